@@ -1,0 +1,45 @@
+# Thin driver around CMake. `make` builds build/cryptblk; `make test` builds
+# the normal and the sanitizer trees and runs every suite; `make run` serves a
+# demo volume (for now: the crypto benchmark).
+BUILD      ?= build
+ASAN_BUILD ?= build/asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps run test test-unit test-asan format format-check clean
+
+all: $(BUILD)/build.ninja-or-make
+	cmake --build $(BUILD) -j$(JOBS)
+
+$(BUILD)/build.ninja-or-make:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@touch $@
+
+$(ASAN_BUILD)/configured:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCRYPTBLK_SANITIZE=ON >/dev/null
+	@touch $@
+
+deps:
+	@bash scripts/deps.sh
+
+run: deps all
+	$(BUILD)/cryptblk bench crypto
+
+test: deps all $(ASAN_BUILD)/configured format-check
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@echo "== sanitizer build (ASan + UBSan): unit suites"
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -L unit -j$(JOBS)
+	@echo "== release build: every suite"
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@bad=$$(for f in $$(git ls-files '*.c' '*.h'); do \
+		clang-format --dry-run -Werror $$f >/dev/null 2>&1 || echo $$f; done); \
+	if [ -n "$$bad" ]; then echo "not clang-format clean: $$bad" >&2; exit 1; fi
+
+clean:
+	rm -rf $(BUILD)

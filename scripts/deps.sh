@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages that building and testing cryptblk needs.
+# Returns at once when every package is already installed, so `make` targets
+# can call it every time.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake pkg-config clang-format
+	liburing-dev libssl-dev check libjson-c-dev libargon2-dev
+	# peers used by the tests
+	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin fio
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
