@@ -17,7 +17,7 @@
 enum backend_op {
 	BACKEND_READ,
 	BACKEND_WRITE,
-	BACKEND_FLUSH,   /* make every completed write durable */
+	BACKEND_FLUSH,	 /* make every completed write durable */
 	BACKEND_DISCARD, /* punch a hole: reads back as zeros */
 };
 
@@ -26,10 +26,10 @@ typedef void (*backend_done_fn)(struct backend_io *io, int res);
 
 struct backend_io {
 	/* filled by the caller */
-	uint8_t op;         /* enum backend_op */
-	void *buf;          /* READ/WRITE data */
-	uint32_t len;       /* bytes; 0 for FLUSH */
-	uint64_t offset;    /* bytes from the start of the backend */
+	uint8_t op;	 /* enum backend_op */
+	void *buf;	 /* READ/WRITE data */
+	uint32_t len;	 /* bytes; 0 for FLUSH */
+	uint64_t offset; /* bytes from the start of the backend */
 	backend_done_fn done;
 	void *priv;
 
@@ -52,7 +52,7 @@ struct backend_ops {
 
 struct backend {
 	const struct backend_ops *ops;
-	uint64_t size;       /* bytes */
+	uint64_t size; /* bytes */
 	bool read_only;
 	bool can_discard;    /* DISCARD punches holes */
 	uint32_t block_size; /* logical block size of the device (512 for files) */

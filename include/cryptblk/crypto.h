@@ -37,15 +37,15 @@ typedef void (*crypto_done_fn)(struct crypto_job *job);
 struct crypto_job {
 	/* Filled by the submitter, not changed by the engine. */
 	const uint8_t *src;
-	uint8_t *dst;          /* may equal src (in place) */
-	uint64_t iv;           /* plain64 IV of the first sector */
-	uint32_t sector_size;  /* 512, 1024, 2048 or 4096 */
+	uint8_t *dst;	      /* may equal src (in place) */
+	uint64_t iv;	      /* plain64 IV of the first sector */
+	uint32_t sector_size; /* 512, 1024, 2048 or 4096 */
 	uint32_t nr_sectors;
-	uint8_t key_slot;      /* 0 or 1 */
-	uint8_t dir;           /* enum crypto_dir */
-	uint16_t flags;        /* enum crypto_job_flags */
-	crypto_done_fn done;   /* called by crypto_engine_attach's progress */
-	void *priv;            /* the submitter's */
+	uint8_t key_slot;    /* 0 or 1 */
+	uint8_t dir;	     /* enum crypto_dir */
+	uint16_t flags;	     /* enum crypto_job_flags */
+	crypto_done_fn done; /* called by crypto_engine_attach's progress */
+	void *priv;	     /* the submitter's */
 
 	/* Set by the engine before the job comes back from complete(). */
 	int result; /* 0 or a negative errno */

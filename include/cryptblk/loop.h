@@ -31,9 +31,9 @@ typedef void (*loop_done_fn)(struct loop_op *op, int res, uint32_t cqe_flags);
 typedef unsigned (*loop_progress_fn)(void *ctx);
 
 struct loop_op {
-	loop_done_fn done;        /* required */
-	struct io_uring_sqe sqe;  /* filled by loop_prep_*; user_data is the loop's */
-	struct loop_op *next;     /* owned by the loop while the op waits for SQ room */
+	loop_done_fn done;	 /* required */
+	struct io_uring_sqe sqe; /* filled by loop_prep_*; user_data is the loop's */
+	struct loop_op *next;	 /* owned by the loop while the op waits for SQ room */
 };
 
 int loop_create(unsigned entries, struct loop **out);

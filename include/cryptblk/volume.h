@@ -27,7 +27,7 @@
 /* Where the encrypted data segment sits and how its sectors are keyed. */
 struct volume_layout {
 	uint64_t data_offset; /* bytes from the start of the backend */
-	uint64_t size;        /* bytes of plaintext; a multiple of sector_size */
+	uint64_t size;	      /* bytes of plaintext; a multiple of sector_size */
 	uint32_t sector_size; /* 512, 1024, 2048 or 4096 */
 	uint64_t iv_tweak;    /* added to every sector's IV */
 	uint8_t key_slot;     /* engine key slot holding the volume key */
@@ -44,7 +44,7 @@ enum volume_op {
 };
 
 enum volume_req_flags {
-	VOLUME_F_FUA = 1u << 0,       /* durable before done() */
+	VOLUME_F_FUA = 1u << 0,	      /* durable before done() */
 	VOLUME_F_MAY_PUNCH = 1u << 1, /* ZERO may punch a hole (reads as garbage) */
 };
 
@@ -53,11 +53,11 @@ typedef void (*volume_done_fn)(struct volume_req *req, int res);
 
 struct volume_req {
 	/* filled by the caller */
-	uint8_t op;      /* enum volume_op */
-	uint32_t flags;  /* enum volume_req_flags */
+	uint8_t op;	 /* enum volume_op */
+	uint32_t flags;	 /* enum volume_req_flags */
 	uint64_t offset; /* bytes of plaintext; sector aligned */
-	uint64_t len;    /* bytes; sector aligned; 0 only for FLUSH */
-	void *buf;       /* READ: filled; WRITE: plaintext, left unchanged */
+	uint64_t len;	 /* bytes; sector aligned; 0 only for FLUSH */
+	void *buf;	 /* READ: filled; WRITE: plaintext, left unchanged */
 	volume_done_fn done;
 	void *priv;
 
