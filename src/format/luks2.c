@@ -85,6 +85,12 @@ int luks2_load(const struct luks_io *io, struct luks2_hdr **out, struct luks_err
 		rc = luks_err_set(err, -ENOMEM, "luks2: out of memory");
 		goto out;
 	}
+	if (io->size < 2 * LUKS2_HDR_SIZE_MIN) {
+		rc = luks_err_set(err, -EINVAL,
+				  "luks2: device of %llu bytes too small for a LUKS2 header",
+				  (unsigned long long)io->size);
+		goto out;
+	}
 	luks2_disk_copies_read(io, hdr->copies);
 	for (int i = 0; i < 2; i++) {
 		copy_validate(io, &hdr->copies[i], &roots[i], &metas[i]);

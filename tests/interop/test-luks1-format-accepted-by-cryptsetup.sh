@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib/luks-common.sh"
 need cryptsetup
 
-for n in 1 2 3; do printf "luks1 key $n" >"$TMP/k$n"; done
+for n in 1 2 3; do printf 'luks1 key %s' "$n" >"$TMP/k$n"; done
 img="$TMP/l1.img"
 opens() { cryptsetup open --test-passphrase --key-file "$TMP/$1" "$img" 2>/dev/null; }
 

@@ -7,7 +7,7 @@
 need cryptsetup python3
 
 img="$TMP/v.img"
-for n in 1 2 3; do printf "passphrase number $n" >"$TMP/k$n"; done
+for n in 1 2 3; do printf 'passphrase number %s' "$n" >"$TMP/k$n"; done
 printf 'nope' >"$TMP/bad"
 truncate -s 20M "$img"
 cryptsetup luksFormat --type luks2 --batch-mode --key-file "$TMP/k1" "${CS_ARGON[@]}" "$img"
