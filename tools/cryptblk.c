@@ -11,7 +11,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"bench", cmd_bench, "bench crypto [--json] [--seconds S]   measure the crypto engines"},
+    {"bench", cmd_bench,
+     "bench crypto [--json] [--seconds S] [--engines LIST]   measure the crypto engines"},
 };
 
 static void usage(FILE *out)
