@@ -57,8 +57,6 @@
 
 _Static_assert((THREADS_RING & (THREADS_RING - 1)) == 0, "ring size is a power of two");
 
-struct threads_engine;
-
 struct worker {
 	/* Written by the submitting thread, read by the worker. */
 	alignas(CACHE_LINE) _Atomic uint32_t sq_tail;
