@@ -5,8 +5,9 @@
  * feeds back. Both rings are single-producer single-consumer and lock free.
  *
  *   submit():   job -> sq[sq_tail++] (release) -> wake the worker if it sleeps
- *   worker:     sq[head++] -> XTS -> cq[cq_tail++] (release); after each
- *               batch one write to the engine's eventfd
+ *   worker:     sq[head++] -> XTS -> cq[cq_tail++] (release); one write to
+ *               the engine's eventfd per THREADS_SIGNAL_BYTES finished and
+ *               whenever its ring runs dry
  *   complete(): cq[cq_head++] until cq_tail (acquire), for every worker
  *
  * Bound. The submitting thread counts, per worker, the jobs handed over and
@@ -54,6 +55,8 @@
 #define THREADS_MAX  64
 #define THREADS_RING 64 /* jobs per worker between submit and reap */
 #define CACHE_LINE   64
+/* A busy worker wakes the loop once per this many bytes finished. */
+#define THREADS_SIGNAL_BYTES (2 * 1024 * 1024)
 
 _Static_assert((THREADS_RING & (THREADS_RING - 1)) == 0, "ring size is a power of two");
 
@@ -77,6 +80,7 @@ struct worker {
 	/* The worker's own, except set_key (no job in flight on that slot). */
 	alignas(CACHE_LINE) struct xts_keys keys;
 	uint32_t sq_head;
+	size_t unsignaled; /* bytes completed since the last eventfd write */
 	int efd;
 	unsigned index;
 	pthread_t thread;
@@ -109,17 +113,26 @@ static void futex_wake(_Atomic uint32_t *word)
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/* Wakes the loop, if there is anything it has not been told about. */
 static void worker_signal(struct worker *w)
 {
 	uint64_t one = 1;
 
+	if (w->unsignaled == 0)
+		return;
+	w->unsignaled = 0;
 	/* Fails only with EAGAIN when the counter is near 2^64 - the loop
 	 * reads it long before - so the result is not needed. */
 	while (write(w->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 }
 
-/* Runs every job visible in the ring; returns how many. */
+/* Runs every job visible in the ring; returns how many. Completions are
+ * published one by one (a loop that looks early finds them), but the loop
+ * is woken only every THREADS_SIGNAL_BYTES while more work is queued, and
+ * whenever the ring runs dry: each wake-up of the loop's thread takes a CPU
+ * away from a worker, so a busy worker reports in batches, an idle one at
+ * once. */
 static unsigned worker_run_batch(struct worker *w)
 {
 	uint32_t tail = atomic_load_explicit(&w->sq_tail, memory_order_acquire);
@@ -131,12 +144,16 @@ static unsigned worker_run_batch(struct worker *w)
 
 		w->sq_head++;
 		job->result = xts_job_run(&w->keys, job);
+		w->unsignaled += (size_t)job->nr_sectors * job->sector_size;
 		w->cq[done % THREADS_RING] = job;
 		done++;
-		/* Published one by one so a loop that looks early finds it. */
 		atomic_store_explicit(&w->cq_tail, done, memory_order_release);
 		n++;
+		if (w->unsignaled >= THREADS_SIGNAL_BYTES)
+			worker_signal(w);
 	}
+	if (atomic_load_explicit(&w->sq_tail, memory_order_relaxed) == w->sq_head)
+		worker_signal(w);
 	return n;
 }
 
@@ -159,10 +176,8 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "cryptblk-xts%u", w->index);
 	pthread_setname_np(pthread_self(), name);
 	for (;;) {
-		if (worker_run_batch(w) > 0) {
-			worker_signal(w);
+		if (worker_run_batch(w) > 0)
 			continue;
-		}
 		if (atomic_load_explicit(&w->stop, memory_order_seq_cst))
 			break;
 		worker_sleep(w);
