@@ -38,7 +38,6 @@
 #include "crypto/xts.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
