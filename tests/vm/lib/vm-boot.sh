@@ -5,6 +5,8 @@
 
 VM_QEMU_EXTRA=() # more qemu arguments, for scenarios that need devices
 VM_APPEND_EXTRA= # more kernel command line
+# Console lines that fail a test whatever the scenario said.
+VM_KERNEL_TROUBLE='Kernel panic|BUG:|Oops:|general protection fault|WARNING: CPU:|blocked for more than'
 
 vm_qemu_args() { VM_QEMU_EXTRA+=("$@"); }
 vm_append() { VM_APPEND_EXTRA="$VM_APPEND_EXTRA $*"; }
@@ -14,7 +16,7 @@ vm_elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
 
 # The qemu command line for the prepared kernel and initrd, in VM_QEMU.
 vm_qemu_command() { # console-log
-	local accel=${VM_ACCEL:-tcg,thread=single} img append="console=ttyS0 panic=-1 quiet$VM_APPEND_EXTRA"
+	local accel=${VM_ACCEL:-tcg,thread=single} img append="console=ttyS0 panic=-1 quiet loglevel=5$VM_APPEND_EXTRA"
 	[ "$VM_SHELL" = 1 ] && append="$append vmshell"
 	VM_QEMU=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu max -m 1G -smp 2
 		-nodefaults -no-user-config -display none -no-reboot
@@ -71,7 +73,8 @@ vm_run() { # scenario [args...]
 	result=$(sed -n 's/^VM-RESULT: \([0-9]\{1,3\}\).*/\1/p' "$log" | tail -n 1)
 	echo "vm: $VM_NAME: kernel $VM_KVER; initramfs $(vm_elapsed "$t0" "$t1") s," \
 		"guest booted in ${booted:-?} s (guest clock), qemu ran $(vm_elapsed "$t1" "$t2") s"
-	if grep -qE 'Kernel panic|BUG:|Oops:|general protection fault' "$log"; then
+	# loglevel=5 lets warnings through: a WARN() the scenario provokes is a finding.
+	if grep -qE "$VM_KERNEL_TROUBLE" "$log"; then
 		vm_console_show "$log"
 		vm_fail "guest kernel reported a bug (log: $log)"
 	fi

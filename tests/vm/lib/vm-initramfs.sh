@@ -76,7 +76,12 @@ vm_stage_args() { # args...
 vm_initramfs_build() { # scenario args... ; sets VM_INITRD
 	local scenario=$1 d i
 	shift
-	[ -r "$VM_GUEST_DIR/$scenario" ] || vm_fail "no guest scenario $VM_GUEST_DIR/$scenario"
+	# A bare name is a file of tests/vm/guest/; a path is taken as it is.
+	case $scenario in
+	*/*) ;;
+	*) scenario=$VM_GUEST_DIR/$scenario ;;
+	esac
+	[ -r "$scenario" ] || vm_fail "no guest scenario $scenario"
 	VM_STAGE=$VM_TMP/stage
 	rm -rf "$VM_STAGE"
 	mkdir -p "$VM_STAGE"/usr/{bin,sbin,lib,lib64}
@@ -97,7 +102,7 @@ vm_initramfs_build() { # scenario args... ; sets VM_INITRD
 
 	install -m 755 "$VM_GUEST_DIR/init" "$VM_STAGE/init"
 	install -m 644 "$VM_GUEST_DIR/lib.sh" "$VM_STAGE/vm/lib.sh"
-	install -m 755 "$VM_GUEST_DIR/$scenario" "$VM_STAGE/vm/scenario"
+	install -m 755 "$scenario" "$VM_STAGE/vm/scenario"
 	vm_stage_args "$@"
 	[ -z "$VM_SHARE" ] || touch "$VM_STAGE/vm/share"
 

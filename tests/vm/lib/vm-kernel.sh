@@ -45,7 +45,9 @@ vm_kernel_prepare() {
 	flock "$lockfd"
 	rel=$(vm_kernel_cached)
 	if [ -z "$rel" ]; then
-		tmp=$(mktemp -d "$VM_CACHE/kernel-fetch.XXXXXX")
+		# Inside VM_TMP, so a failed fetch leaves nothing behind.
+		tmp=$VM_TMP/kernel-fetch
+		mkdir -p "$tmp"
 		vm_kernel_download "$tmp"
 		rel=$(basename "$(ls -d "$tmp"/root/lib/modules/*/)")
 		depmod -b "$tmp/root" "$rel" || vm_fail "depmod for $rel failed"

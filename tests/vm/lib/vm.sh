@@ -10,7 +10,7 @@
 #   vm_binaries "$CRYPTBLK" cryptsetup # copied in with their shared libraries
 #   vm_file "$VM_TMP/key" /vm/key      # any host file, at a guest path
 #   vm_disk "$VM_TMP/a.img"            # /dev/vda, then /dev/vdb, ...
-#   vm_run dmcrypt-roundtrip.sh ARGS   # tests/vm/guest/<name>; exits unless it passed
+#   vm_run dmcrypt-roundtrip.sh ARGS   # tests/vm/guest/<name> (or a path); exits unless it passed
 #
 # vm_run exits the test with 1 (printing the guest's console) when the
 # scenario fails or the guest never reports, with 77 when the scenario skips.
