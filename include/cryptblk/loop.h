@@ -72,7 +72,8 @@ void loop_watch_remove(struct loop_watch *watch);
  * or a negative errno from io_uring. */
 int loop_run_once(struct loop *loop, bool wait);
 
-/* Turn until loop_stop() is called (from a callback on this thread). */
+/* Turn until loop_stop() is called (from a callback on this thread), or
+ * until nothing is in flight any more. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 

@@ -1,0 +1,223 @@
+/* The io_uring event loop: ops with their completion callbacks, a FIFO for
+ * ops that find the submission queue full, progress functions run after every
+ * CQE batch. See docs/architecture.md, "Event loop". */
+#include <cryptblk/loop.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct loop_progress {
+	loop_progress_fn fn;
+	void *ctx;
+};
+
+struct loop {
+	struct io_uring ring;
+	struct loop_op *wait_head, *wait_tail; /* ops waiting for SQ room */
+	unsigned inflight;
+	struct loop_progress *progress;
+	unsigned nr_progress, cap_progress;
+	bool stopping;
+};
+
+int loop_create(unsigned entries, struct loop **out)
+{
+	struct io_uring_params params;
+	struct loop *loop;
+	int ret;
+
+	loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return -ENOMEM;
+	memset(&params, 0, sizeof(params));
+	/* Only this thread submits; the kernel may skip cross-thread work. */
+	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+	ret = io_uring_queue_init_params(entries, &loop->ring, &params);
+	if (ret == -EINVAL) {
+		/* Kernels before 6.0 know neither flag. */
+		memset(&params, 0, sizeof(params));
+		ret = io_uring_queue_init_params(entries, &loop->ring, &params);
+	}
+	if (ret < 0) {
+		free(loop);
+		return ret;
+	}
+	*out = loop;
+	return 0;
+}
+
+void loop_destroy(struct loop *loop)
+{
+	if (!loop)
+		return;
+	io_uring_queue_exit(&loop->ring);
+	free(loop->progress);
+	free(loop);
+}
+
+/* Move ops from the FIFO into the SQ, submitting to make room, in order.
+ * Returns 0, or a negative errno from io_uring_submit. */
+static int loop_flush_waiting(struct loop *loop)
+{
+	while (loop->wait_head) {
+		struct loop_op *op = loop->wait_head;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+		if (!sqe) {
+			int ret = io_uring_submit(&loop->ring);
+			if (ret < 0)
+				return ret;
+			sqe = io_uring_get_sqe(&loop->ring);
+			if (!sqe)
+				return 0; /* the kernel took nothing; try next turn */
+		}
+		*sqe = op->sqe;
+		io_uring_sqe_set_data(sqe, op);
+		loop->wait_head = op->next;
+		if (!loop->wait_head)
+			loop->wait_tail = NULL;
+		op->next = NULL;
+	}
+	return 0;
+}
+
+void loop_submit(struct loop *loop, struct loop_op *op)
+{
+	struct io_uring_sqe *sqe = NULL;
+
+	loop->inflight++;
+	op->next = NULL;
+	/* Keep submission order: nothing overtakes an op already waiting. */
+	if (!loop->wait_head)
+		sqe = io_uring_get_sqe(&loop->ring);
+	if (sqe) {
+		*sqe = op->sqe;
+		io_uring_sqe_set_data(sqe, op);
+		return;
+	}
+	if (loop->wait_tail)
+		loop->wait_tail->next = op;
+	else
+		loop->wait_head = op;
+	loop->wait_tail = op;
+}
+
+/* user_data always carries the op pointer; this is the one place that says so. */
+static struct loop_op *loop_op_from_cqe(const struct io_uring_cqe *cqe)
+{
+	return (struct loop_op *)io_uring_cqe_get_data(cqe);
+}
+
+static unsigned loop_reap(struct loop *loop)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&loop->ring, &cqe) == 0) {
+		struct loop_op *op = loop_op_from_cqe(cqe);
+		int res = cqe->res;
+		uint32_t flags = cqe->flags;
+
+		/* Release the CQE first: the callback may submit and reap. */
+		io_uring_cqe_seen(&loop->ring, cqe);
+		if (!(flags & IORING_CQE_F_MORE))
+			loop->inflight--;
+		op->done(op, res, flags);
+		n++;
+	}
+	return n;
+}
+
+static unsigned loop_run_progress(struct loop *loop)
+{
+	unsigned total = 0, n;
+
+	do {
+		n = 0;
+		for (unsigned i = 0; i < loop->nr_progress; i++) {
+			struct loop_progress *p = &loop->progress[i];
+			if (p->fn)
+				n += p->fn(p->ctx);
+		}
+		total += n;
+	} while (n);
+	return total;
+}
+
+int loop_run_once(struct loop *loop, bool wait)
+{
+	int ret;
+
+	ret = loop_flush_waiting(loop);
+	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
+		return ret;
+	if (wait && loop->inflight && !loop->wait_head)
+		ret = io_uring_submit_and_wait(&loop->ring, 1);
+	else
+		ret = io_uring_submit(&loop->ring);
+	/* EBUSY/EAGAIN: the CQ is full or memory is short; reaping makes room. */
+	if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN && ret != -ETIME)
+		return ret;
+	loop_reap(loop);
+	loop_run_progress(loop);
+	return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+	int ret = 0;
+
+	loop->stopping = false;
+	/* With nothing in flight no CQE could ever wake the loop: return
+	 * instead of spinning. */
+	while (!loop->stopping && loop->inflight) {
+		ret = loop_run_once(loop, true);
+		if (ret < 0)
+			break;
+	}
+	return ret;
+}
+
+void loop_stop(struct loop *loop)
+{
+	loop->stopping = true;
+}
+
+unsigned loop_inflight(const struct loop *loop)
+{
+	return loop->inflight;
+}
+
+int loop_progress_add(struct loop *loop, loop_progress_fn fn, void *ctx)
+{
+	/* Reuse a slot left by a removal (removal never shifts entries, so a
+	 * removal from inside a progress function is safe). */
+	for (unsigned i = 0; i < loop->nr_progress; i++) {
+		if (!loop->progress[i].fn) {
+			loop->progress[i] = (struct loop_progress){fn, ctx};
+			return 0;
+		}
+	}
+	if (loop->nr_progress == loop->cap_progress) {
+		unsigned cap = loop->cap_progress ? loop->cap_progress * 2 : 8;
+		struct loop_progress *p = realloc(loop->progress, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		loop->progress = p;
+		loop->cap_progress = cap;
+	}
+	loop->progress[loop->nr_progress++] = (struct loop_progress){fn, ctx};
+	return 0;
+}
+
+void loop_progress_remove(struct loop *loop, loop_progress_fn fn, void *ctx)
+{
+	for (unsigned i = 0; i < loop->nr_progress; i++) {
+		if (loop->progress[i].fn == fn && loop->progress[i].ctx == ctx) {
+			loop->progress[i].fn = NULL;
+			loop->progress[i].ctx = NULL;
+			return;
+		}
+	}
+}
