@@ -29,12 +29,17 @@ static struct fault_backend *fault_backend_of(struct backend *be)
 
 static bool fault_rule_matches(const struct fault_rule *rule, const struct backend_io *io)
 {
+	uint64_t io_end;
+
 	if (rule->op != io->op)
 		return false;
 	if (io->op == BACKEND_FLUSH)
 		return true;
+	io_end = io->offset + io->len;
+	if (io_end < io->offset)
+		io_end = UINT64_MAX; /* past any end: the inner backend refuses it */
 	/* Half-open ranges [offset, offset + len) overlap. */
-	return io->offset < rule->offset + rule->len && rule->offset < io->offset + io->len;
+	return io->offset < rule->offset + rule->len && rule->offset < io_end;
 }
 
 static void fault_submit(struct backend *be, struct loop *loop, struct backend_io *io)
