@@ -85,8 +85,7 @@ void volume_submit(struct volume *vol, struct volume_req *req);
 uint64_t volume_size(const struct volume *vol);
 uint32_t volume_sector_size(const struct volume *vol);
 bool volume_read_only(const struct volume *vol);
-/* Requests started and not yet done, plus the pipeline's own wake-up op
- * while it is in the ring: close the volume only when this is 0. */
+/* Requests started and not yet done. */
 unsigned volume_inflight(const struct volume *vol);
 
 /* Where the sector math lives: the plain64 IV of the plaintext byte offset

@@ -8,8 +8,6 @@
 #include "volume_priv.h"
 
 #include <errno.h>
-#include <liburing.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,15 +86,6 @@ static unsigned volume_progress(void *ctx)
 	return moved;
 }
 
-static void volume_kick_done(struct loop_op *op, int res, uint32_t cqe_flags)
-{
-	struct volume *vol = (struct volume *)((char *)op - offsetof(struct volume, kick));
-
-	(void)res;
-	(void)cqe_flags;
-	vol->kick_pending = false;
-}
-
 void volume_submit(struct volume *vol, struct volume_req *req)
 {
 	req->vol = vol;
@@ -105,14 +94,6 @@ void volume_submit(struct volume *vol, struct volume_req *req)
 	req->error = volume_req_check(&vol->layout, vol->be->read_only, req);
 	vol->reqs_inflight++;
 	volume_queue_push(vol, req);
-	/* The loop runs progress functions after a CQE; a submission from
-	 * outside its callbacks must not wait for an unrelated one. */
-	if (!vol->kick_pending) {
-		vol->kick_pending = true;
-		io_uring_prep_nop(&vol->kick.sqe);
-		vol->kick.done = volume_kick_done;
-		loop_submit(vol->loop, &vol->kick);
-	}
 }
 
 int volume_open(struct backend *be, struct crypto_engine *engine, struct loop *loop,
@@ -183,6 +164,5 @@ bool volume_read_only(const struct volume *vol)
 
 unsigned volume_inflight(const struct volume *vol)
 {
-	/* The wake-up NOP counts: the volume may not be closed under it. */
-	return vol->reqs_inflight + (vol->kick_pending ? 1u : 0u);
+	return vol->reqs_inflight;
 }

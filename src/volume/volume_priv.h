@@ -48,10 +48,6 @@ struct volume {
 	unsigned chunks_inflight;
 	struct volume_req *queue_head, *queue_tail;
 	struct volume_chunk *free_chunks;
-	/* A NOP that makes the loop turn (and so run volume_progress) after a
-	 * submission from outside the loop's callbacks. */
-	struct loop_op kick;
-	bool kick_pending;
 };
 
 /* sector.c: layout and request validation, chunk sizes. */
