@@ -5,6 +5,7 @@
 
 #include "helper_tmpfile.h"
 
+#include "helper_check.h"
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -467,11 +468,8 @@ START_TEST(test_fault_add_rejects_bad_rules)
 }
 END_TEST
 
-static Suite *backend_file_suite(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("backend_file");
-	TCase *tc = tcase_create("file");
-
 	tcase_add_test(tc, test_file_reports_size_and_block_size);
 	tcase_add_test(tc, test_file_read_returns_file_contents);
 	tcase_add_test(tc, test_file_write_lands_in_file);
@@ -482,24 +480,13 @@ static Suite *backend_file_suite(void)
 	tcase_add_test(tc, test_file_read_across_shrunk_eof_fails_with_eio);
 	tcase_add_test(tc, test_file_many_ios_in_flight_beyond_ring_size);
 	tcase_add_test(tc, test_file_direct_serves_aligned_requests_past_page_cache);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("fault");
 	tcase_add_test(tc, test_fault_fails_only_overlapping_ios_of_its_op);
 	tcase_add_test(tc, test_fault_flush_and_discard_rules);
 	tcase_add_test(tc, test_fault_clear_restores_io);
 	tcase_add_test(tc, test_fault_add_rejects_bad_rules);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(backend_file_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("backend_file", add_tests);
 }
