@@ -22,6 +22,11 @@ static const struct command commands[] = {
     {"add-key", cmd_add_key,
      "add-key IMAGE [--key-file FILE] --new-key-file FILE   add a passphrase"},
     {"remove-key", cmd_remove_key, "remove-key IMAGE [--key-file FILE]   remove a passphrase"},
+    {"serve-ublk", cmd_serve_ublk,
+     "serve-ublk IMAGE [--key-file FILE] [--ublk[=ID]] [--queues N] [--queue-depth N] "
+     "[--crypto SPEC] [--readonly] [--ublk-copy auto|user|buffer] [--pid-file FILE] "
+     "[--run COMMAND]   serve as /dev/ublkbN (until serve --ublk exists)"},
+    {"list", cmd_list, "list [--json]   the ublk devices of this host and their servers"},
 };
 
 static void usage(FILE *out)
