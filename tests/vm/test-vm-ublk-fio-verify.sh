@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fio with verify=crc32c on /dev/ublkb0: cryptblk serves a LUKS2 volume with
 # the threads crypto engine, two queues of depth 64; random writes of mixed
-# sizes at iodepth 64, each block read back and checked, then the same data
+# sizes at iodepth 64 and O_SYNC writes (FUA), each block read back and
+# checked, then the same data
 # verified again after a server restart (so it was on the volume, not in a
 # cache of the server).
 . "$(dirname "$0")/lib/vm.sh"

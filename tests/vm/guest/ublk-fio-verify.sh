@@ -24,11 +24,21 @@ rw=randwrite
 bsrange=4k-128k
 bs_unaligned=0
 norandommap=0
+
+# O_SYNC on a device with FUA: every write carries REQ_FUA.
+[fua]
+stonewall
+rw=randwrite
+offset=24m
+size=8m
+bs=4k
+iodepth=16
+sync=1
 JOB
 
 step "serve with the threads engine, 2 queues of depth 64"
 ublk_serve "$img" "$key" 0 --queues 2 --queue-depth 64 --crypto threads:2 --verbose
-step "fio: random writes of 4k-128k at iodepth 64, verified"
+step "fio: random writes of 4k-128k at iodepth 64, then O_SYNC (FUA) writes, verified"
 run fio --output-format=terse --terse-version=3 "$job" >/tmp/fio.out
 ublk_stop 0
 

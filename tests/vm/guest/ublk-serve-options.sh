@@ -1,0 +1,85 @@
+# Guest side of test-vm-ublk-serve-options.
+# usage: ublk-serve-options.sh IMAGE_4K IMAGE_512 KEYFILE
+. /vm/lib.sh
+. /vm/ublk-common.sh
+
+a=$1
+b=$2
+key=$3
+
+step "--run: dev is exported, the exit status is the command's"
+cryptblk serve-ublk "$a" --key-file "$key" --ublk=3 --run 'test "$dev" = /dev/ublkb3 && test -b "$dev" && exit 7'
+rc=$?
+[ "$rc" -eq 7 ] || fail "--run: exit status $rc, not 7"
+[ ! -e /dev/ublkb3 ] && [ ! -e /dev/ublkc3 ] || fail "--run: device 3 left behind"
+cryptblk serve-ublk "$a" --key-file "$key" --run 'dd if="$dev" of=/dev/null bs=4096 count=1 2>/dev/null' ||
+	fail "--run without an id: the command could not read \$dev"
+
+step "SIGINT stops the server; --pid-file while serving"
+cryptblk serve-ublk "$a" --key-file "$key" --ublk=0 --pid-file /tmp/pid &
+pid=$!
+wait_for /dev/ublkb0 20
+wait_for /tmp/pid 5
+[ "$(cat /tmp/pid)" = "$pid" ] || fail "pid file says $(cat /tmp/pid), server is $pid"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT"
+[ ! -e /dev/ublkb0 ] || fail "/dev/ublkb0 left after SIGINT"
+[ ! -e /tmp/pid ] || fail "pid file left after the server exited"
+
+step "two servers at once; limits the kernel was given"
+ublk_serve "$a" "$key" 0 --queues 2
+first=$UBLK_PID
+cryptblk serve-ublk "$b" --key-file "$key" --ublk --queue-depth 8 &
+second=$!
+wait_for /dev/ublkb1 20
+q=/sys/block/ublkb0/queue
+[ "$(cat $q/logical_block_size)" = 4096 ] || fail "ublkb0: logical block size $(cat $q/logical_block_size)"
+[ "$(cat $q/physical_block_size)" = 4096 ] || fail "ublkb0: physical block size"
+[ "$(cat /sys/block/ublkb1/queue/logical_block_size)" = 512 ] || fail "ublkb1: logical block size"
+[ "$(cat $q/discard_max_bytes)" = 0 ] || fail "discard advertised for a volume without allow-discards"
+[ "$(cat $q/write_zeroes_max_bytes)" -gt 0 ] || fail "write-zeroes not advertised"
+[ "$(cat $q/max_hw_sectors_kb)" = 512 ] || fail "max_hw_sectors_kb $(cat $q/max_hw_sectors_kb), not 512"
+grep -q "write back" $q/write_cache || fail "no volatile write cache: FLUSH would never come"
+[ "$(cat $q/fua)" = 1 ] || fail "FUA not advertised"
+[ "$(blockdev --getsize64 /dev/ublkb0)" = $((40 * 1024 * 1024 - 16 * 1024 * 1024)) ] ||
+	fail "ublkb0: size $(blockdev --getsize64 /dev/ublkb0)"
+
+step "write-zeroes reads back zeros; flushed writes"
+run dd if=/dev/urandom of=/tmp/rand bs=65536 count=8 2>/dev/null
+run dd if=/tmp/rand of=/dev/ublkb0 bs=65536 seek=3 oflag=direct conv=fsync 2>/dev/null
+dd if=/dev/ublkb0 bs=65536 skip=3 count=8 iflag=direct 2>/dev/null >/tmp/back
+cmp -s /tmp/rand /tmp/back || fail "data written and flushed does not read back"
+# util-linux blkdiscard (busybox has no -z), copied to /usr/bin by the host side.
+run /usr/bin/blkdiscard -z -o 262144 -l 131072 /dev/ublkb0
+dd if=/dev/ublkb0 bs=65536 skip=4 count=2 iflag=direct 2>/dev/null >/tmp/zeroed
+head -c 131072 /dev/zero >/tmp/zeros
+cmp -s /tmp/zeroed /tmp/zeros || fail "write-zeroes range does not read back as zeros"
+dd if=/dev/ublkb0 bs=65536 skip=6 count=1 iflag=direct 2>/dev/null >/tmp/after
+dd if=/tmp/rand bs=65536 skip=3 count=1 2>/dev/null | cmp -s - /tmp/after ||
+	fail "write-zeroes changed data after its range"
+run sync
+run blockdev --flushbufs /dev/ublkb0
+kill -TERM "$second"
+wait "$second" || fail "second server exited with $?"
+UBLK_PID=$first
+ublk_stop 0
+
+step "--readonly: reads work, writes are refused"
+ublk_serve "$a" "$key" 0 --readonly
+[ "$(cat /sys/block/ublkb0/ro)" = 1 ] || fail "ublkb0 not read-only"
+run dd if=/dev/ublkb0 of=/dev/null bs=65536 count=4 iflag=direct 2>/dev/null
+if dd if=/dev/zero of=/dev/ublkb0 bs=4096 count=1 oflag=direct 2>/dev/null; then
+	fail "a write to a --readonly device succeeded"
+fi
+ublk_stop 0
+
+step "a queue that cannot open its volume: nothing left behind"
+if cryptblk serve-ublk "$a" --key-file "$key" --ublk=5 --queues 2 --crypto no-such-engine \
+	2>/tmp/err; then
+	fail "serve with an unknown engine succeeded"
+fi
+grep -q "no-such-engine" /tmp/err || fail "the error does not name the engine: $(cat /tmp/err)"
+[ ! -e /dev/ublkc5 ] && [ ! -e /dev/ublkb5 ] || fail "device 5 left behind after a failed start"
+step "passed"
