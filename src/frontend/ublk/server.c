@@ -335,6 +335,11 @@ int ublk_server_create(const struct ublk_server_config *cfg, struct ublk_server 
 	if (ret)
 		goto out;
 	ret = ublk_ctrl_open(&srv->ctrl);
+	if (ret == -ENOENT) {
+		fprintf(stderr, "cryptblk: ublk: /dev/ublk-control: no such device "
+				"(is the ublk_drv module loaded?)\n");
+		goto out;
+	}
 	if (ret) {
 		ublk_say("/dev/ublk-control", -1, ret);
 		goto out;
