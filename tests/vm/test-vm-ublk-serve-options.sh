@@ -5,10 +5,13 @@
 # once, the second with an id picked by the kernel; --readonly refuses
 # writes; the sector size and the limits the kernel was given (write-zeroes
 # yes, discard no for a volume without allow-discards, a volatile cache);
-# write-zeroes reads back zeros; a queue that cannot open its volume (an
+# write-zeroes reads back zeros; a volume with allow-discards (in a file:
+# the backend punches holes) advertises discard and a blkdiscard frees
+# space in the image and leaves the data around it; a queue that cannot open its volume (an
 # unknown engine) makes serve fail without leaving a device behind.
 . "$(dirname "$0")/lib/vm.sh"
 : "${CRYPTBLK:?CRYPTBLK must name the built cryptblk command}"
+: "${SRCDIR:?SRCDIR must name the source tree}"
 
 vm_modules ublk_drv
 vm_binaries "$CRYPTBLK" blkdiscard
@@ -19,9 +22,15 @@ fmt() { # image size sector
 }
 fmt "$VM_TMP/a.img" 40M 4096
 fmt "$VM_TMP/b.img" 24M 512
+fmt "$VM_TMP/c.img" 24M 4096
+# The LUKS2 persistent flag cryptsetup sets with --allow-discards --persistent.
+python3 "$SRCDIR/tests/interop/lib/luks2_damage.py" "$VM_TMP/c.img" json both \
+	"j.setdefault('config', {}).setdefault('flags', []).append('allow-discards')" ||
+	vm_fail "setting allow-discards on c.img"
 vm_file "$VM_TMP/key" /vm/key
 vm_file "$VM_GUEST_DIR/ublk-common.sh" /vm/ublk-common.sh
 vm_disk "$VM_TMP/a.img"
 vm_disk "$VM_TMP/b.img"
-vm_run ublk-serve-options.sh /dev/vda /dev/vdb /vm/key
+vm_disk "$VM_TMP/c.img"
+vm_run ublk-serve-options.sh /dev/vda /dev/vdb /dev/vdc /vm/key
 echo PASS

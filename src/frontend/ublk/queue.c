@@ -206,8 +206,10 @@ static void ublk_tag_cmd_done(struct loop_op *op, int res, uint32_t cqe_flags)
 		ublk_tag_serve(t);
 		return;
 	}
+	/* NEED_GET_DATA (1) is never asked for: any other result than OK or
+	 * ABORT is a refusal. */
 	if (res != -UBLK_IO_RES_ABORT_ERRNO)
-		ublk_queue_fail(t->q, res, "I/O command refused", t->tag);
+		ublk_queue_fail(t->q, res < 0 ? res : -EPROTO, "I/O command refused", t->tag);
 	ublk_tag_end(t);
 }
 

@@ -1,11 +1,12 @@
 # Guest side of test-vm-ublk-serve-options.
-# usage: ublk-serve-options.sh IMAGE_4K IMAGE_512 KEYFILE
+# usage: ublk-serve-options.sh IMAGE_4K IMAGE_512 IMAGE_DISCARD KEYFILE
 . /vm/lib.sh
 . /vm/ublk-common.sh
 
 a=$1
 b=$2
-key=$3
+c=$3
+key=$4
 
 step "--run: dev is exported, the exit status is the command's"
 cryptblk serve-ublk "$a" --key-file "$key" --ublk=3 --run 'test "$dev" = /dev/ublkb3 && test -b "$dev" && exit 7'
@@ -74,6 +75,27 @@ if dd if=/dev/zero of=/dev/ublkb0 bs=4096 count=1 oflag=direct 2>/dev/null; then
 	fail "a write to a --readonly device succeeded"
 fi
 ublk_stop 0
+
+step "allow-discards: discard advertised, blkdiscard punches the image file"
+# The file backend punches holes in regular files only: serve a copy in tmpfs.
+run cp "$c" /tmp/c.img
+ublk_serve /tmp/c.img "$key" 2
+[ "$(cat /sys/block/ublkb2/queue/discard_max_bytes)" -gt 0 ] ||
+	fail "discard not advertised for a volume with allow-discards"
+run dd if=/dev/urandom of=/tmp/rand2 bs=1048576 count=4 2>/dev/null
+run dd if=/tmp/rand2 of=/dev/ublkb2 bs=1048576 oflag=direct conv=fsync 2>/dev/null
+before=$(stat -c %b /tmp/c.img)
+run /usr/bin/blkdiscard -o 1048576 -l 2097152 /dev/ublkb2
+run sync
+after=$(stat -c %b /tmp/c.img)
+[ "$after" -lt "$before" ] || fail "blkdiscard freed nothing in the image ($before -> $after blocks)"
+dd if=/dev/ublkb2 bs=1048576 count=1 iflag=direct 2>/dev/null >/tmp/head
+dd if=/tmp/rand2 bs=1048576 count=1 2>/dev/null | cmp -s - /tmp/head ||
+	fail "data before the discarded range changed"
+dd if=/dev/ublkb2 bs=1048576 skip=3 count=1 iflag=direct 2>/dev/null >/tmp/tail
+dd if=/tmp/rand2 bs=1048576 skip=3 count=1 2>/dev/null | cmp -s - /tmp/tail ||
+	fail "data after the discarded range changed"
+ublk_stop 2
 
 step "a queue that cannot open its volume: nothing left behind"
 if cryptblk serve-ublk "$a" --key-file "$key" --ublk=5 --queues 2 --crypto no-such-engine \
