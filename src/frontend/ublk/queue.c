@@ -123,6 +123,12 @@ static void ublk_tag_volume_done(struct volume_req *req, int res);
 
 static void ublk_tag_to_volume(struct ublk_tag *t)
 {
+	/* A copy that finished after the queue failed (and maybe closed its
+	 * volume) gets its answer without the volume. */
+	if (t->q->error || !t->q->vol) {
+		ublk_tag_commit(t, -EIO);
+		return;
+	}
 	t->state = UBLK_TAG_VOLUME;
 	t->vreq.done = ublk_tag_volume_done;
 	t->vreq.priv = t;
