@@ -197,6 +197,8 @@ void nbd_conn_fail(struct nbd_conn *c, const char *why)
 
 void nbd_conn_drain(struct nbd_conn *c)
 {
+	if (c->state == NBD_CONN_DRAINING)
+		return;
 	if (c->state != NBD_CONN_TRANSMISSION) {
 		/* Nothing accepted yet that must finish. */
 		nbd_conn_fail(c, NULL);
