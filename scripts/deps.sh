@@ -9,7 +9,7 @@ packages=(
 	build-essential cmake pkg-config clang-format
 	liburing-dev libssl-dev check libjson-c-dev libargon2-dev
 	# peers used by the tests
-	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin fio
+	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin python3-libnbd fio
 )
 
 missing=()

@@ -15,6 +15,7 @@
 
 #include <cryptblk/loop.h>
 #include <cryptblk/volume.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -63,6 +64,16 @@ int nbd_server_add_fd(struct nbd_server *srv, int fd);
  * calling thread. Callers may add their own watches (signals, a child). */
 struct loop *nbd_server_loop(struct nbd_server *srv);
 
+/* Run fn(ctx) once on the control loop when `fd` becomes readable (a
+ * child's pidfd, say). The caller keeps `fd` open until the server is
+ * destroyed; the watch is cancelled when the server stops. */
+int nbd_server_watch_fd(struct nbd_server *srv, int fd, void (*fn)(void *ctx), void *ctx);
+
+/* Stop the server when one of the signals in `set` arrives (a signalfd on
+ * the control loop). Block them in every thread first: call
+ * pthread_sigmask() before nbd_server_create() so the workers inherit it. */
+int nbd_server_watch_signals(struct nbd_server *srv, const sigset_t *set);
+
 /* Accept and hand out connections until nbd_server_stop(). Returns 0 or a
  * negative errno from the loop. */
 int nbd_server_run(struct nbd_server *srv);
@@ -72,8 +83,9 @@ int nbd_server_run(struct nbd_server *srv);
  * more than once. */
 void nbd_server_stop(struct nbd_server *srv);
 
-/* Stop (if not yet stopped), wait for the workers, free everything.
- * Returns 0 or the first error a worker met. */
+/* Stop (if not yet stopped), wait for the workers, free everything. Call it
+ * on the thread that created the server, after removing any watch of your
+ * own from nbd_server_loop(). Returns 0 or the first error a worker met. */
 int nbd_server_destroy(struct nbd_server *srv);
 
 #endif

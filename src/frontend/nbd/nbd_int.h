@@ -68,6 +68,7 @@ struct nbd_server {
 	int wake_fd;
 	struct loop_watch *wake_watch;
 	struct nbd_listener *listeners;
+	struct nbd_fdwatch *fdwatches;
 	char *unix_path;
 	bool loop_stopped;
 };
@@ -110,6 +111,9 @@ struct nbd_worker {
 };
 
 void nbd_worker_wake(struct nbd_worker *w);
+/* watch.c: cancel the control loop's fd watches; free them once idle */
+void nbd_server_cancel_fdwatches(struct nbd_server *srv);
+void nbd_server_free_fdwatches(struct nbd_server *srv);
 /* Start the thread and wait until its volume is open (worker.c). */
 int nbd_worker_start(struct nbd_worker *w);
 /* Queue a connected socket for the worker; it owns `fd` from now on. */

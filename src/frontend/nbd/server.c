@@ -245,6 +245,7 @@ static void nbd_server_woken(void *ctx)
 	if (atomic_load(&srv->stopping) && !srv->loop_stopped) {
 		srv->loop_stopped = true;
 		nbd_server_cancel_accepts(srv);
+		nbd_server_cancel_fdwatches(srv);
 		loop_stop(srv->loop);
 	}
 }
@@ -381,12 +382,14 @@ int nbd_server_destroy(struct nbd_server *srv)
 	}
 	if (srv->loop) {
 		nbd_server_cancel_accepts(srv);
+		nbd_server_cancel_fdwatches(srv);
 		if (srv->wake_watch)
 			loop_watch_remove(srv->wake_watch);
 		while (loop_inflight(srv->loop) && loop_run_once(srv->loop, true) == 0)
 			;
 		loop_destroy(srv->loop);
 	}
+	nbd_server_free_fdwatches(srv);
 	while (srv->listeners) {
 		struct nbd_listener *l = srv->listeners;
 
