@@ -21,5 +21,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Subcommands: argv[0] is the subcommand's name; return an exit code. */
 int cmd_bench(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_test_key(int argc, char **argv);
+int cmd_format(int argc, char **argv);
+int cmd_add_key(int argc, char **argv);
+int cmd_remove_key(int argc, char **argv);
 
 #endif

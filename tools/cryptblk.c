@@ -12,6 +12,15 @@ struct command {
 
 static const struct command commands[] = {
     {"bench", cmd_bench, "bench crypto [--json] [--seconds S]   measure the crypto engines"},
+    {"dump", cmd_dump, "dump IMAGE [--json]   show a LUKS header"},
+    {"test-key", cmd_test_key,
+     "test-key IMAGE [--key-file FILE] [--volume-key-file OUT] [--json]   check a passphrase"},
+    {"format", cmd_format,
+     "format IMAGE [--size SIZE] [--type luks2|luks1] [--key-size 256|512] [--sector-size "
+     "512|4096] [--pbkdf KDF] [--iter-time MS] [--label TEXT] [--key-file FILE]   new volume"},
+    {"add-key", cmd_add_key,
+     "add-key IMAGE [--key-file FILE] --new-key-file FILE   add a passphrase"},
+    {"remove-key", cmd_remove_key, "remove-key IMAGE [--key-file FILE]   remove a passphrase"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,181 @@
+/* cryptblk format: a new LUKS2 (or LUKS1) volume on a file or device. */
+#include "cli.h"
+#include "cmd_luks.h"
+#include "passphrase.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char format_usage[] =
+    "usage: cryptblk format IMAGE [--size SIZE] [--type luks2|luks1] [--cipher aes-xts-plain64] "
+    "[--key-size 256|512] [--sector-size 512|4096] [--label TEXT] [--key-file FILE] "
+    "[--batch-mode] " LUKS_CLI_KDF_USAGE;
+
+struct format_args {
+	const char *image;
+	const char *key_file;
+	uint64_t size; /* 0: keep */
+	bool batch;
+	struct luks_format_params params;
+};
+
+static int format_parse(int argc, char **argv, struct format_args *a)
+{
+	static const struct option opts[] = {{"size", required_argument, NULL, 's'},
+					     {"type", required_argument, NULL, 't'},
+					     {"cipher", required_argument, NULL, 'c'},
+					     {"key-size", required_argument, NULL, 'k'},
+					     {"sector-size", required_argument, NULL, 'S'},
+					     {"label", required_argument, NULL, 'l'},
+					     {"key-file", required_argument, NULL, 'd'},
+					     {"batch-mode", no_argument, NULL, 'q'},
+					     LUKS_CLI_KDF_OPTIONS,
+					     {0}};
+	uint32_t bits;
+	int opt, k;
+
+	while ((opt = getopt_long(argc, argv, "c:d:i:qs:", opts, NULL)) != -1) {
+		k = luks_cli_kdf_option(opt, optarg, &a->params.kdf);
+		if (k < 0)
+			return -1;
+		if (k > 0)
+			continue;
+		switch (opt) {
+		case 's':
+			if (luks_cli_parse_size(optarg, &a->size) || a->size == 0) {
+				cli_error("--size %s: not a size (digits, K/M/G/T)", optarg);
+				return -1;
+			}
+			break;
+		case 't':
+			if (strcmp(optarg, "luks2") && strcmp(optarg, "luks1") &&
+			    strcmp(optarg, "luks")) {
+				cli_error("--type %s: not luks2 or luks1", optarg);
+				return -1;
+			}
+			a->params.version = strcmp(optarg, "luks2") ? 1 : 2;
+			break;
+		case 'c':
+			a->params.cipher = optarg;
+			break;
+		case 'k':
+			if (luks_cli_parse_u32(optarg, &bits) || (bits != 256 && bits != 512)) {
+				cli_error("--key-size %s: not 256 or 512", optarg);
+				return -1;
+			}
+			a->params.key_size = bits / 8;
+			break;
+		case 'S':
+			if (luks_cli_parse_u32(optarg, &a->params.sector_size) ||
+			    (a->params.sector_size != 512 && a->params.sector_size != 4096)) {
+				cli_error("--sector-size %s: not 512 or 4096", optarg);
+				return -1;
+			}
+			break;
+		case 'l':
+			a->params.label = optarg;
+			break;
+		case 'd':
+			a->key_file = optarg;
+			break;
+		case 'q':
+			a->batch = true;
+			break;
+		default:
+			cli_error("%s", format_usage);
+			return -1;
+		}
+	}
+	if (optind + 1 != argc) {
+		cli_error("%s", format_usage);
+		return -1;
+	}
+	a->image = argv[optind];
+	return 0;
+}
+
+/* Open (creating a file when --size is given) and grow to --size. */
+static int format_open(const struct format_args *a, int *fd_out)
+{
+	struct stat st;
+	int fd = open(a->image, O_RDWR | O_CLOEXEC | (a->size ? O_CREAT : 0), 0600);
+	int rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		cli_error("%s: %s", a->image, strerror(errno));
+		return rc;
+	}
+	if (a->size && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		if ((uint64_t)st.st_size > a->size) {
+			cli_error("%s: already %lld bytes, larger than --size; not shrinking it",
+				  a->image, (long long)st.st_size);
+			rc = -EINVAL;
+		} else if (ftruncate(fd, (off_t)a->size) != 0) {
+			rc = -errno;
+			cli_error("%s: growing to %llu bytes: %s", a->image,
+				  (unsigned long long)a->size, strerror(errno));
+		}
+	} else if (a->size) {
+		cli_error("%s: --size applies to regular files only", a->image);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* Overwriting a LUKS volume destroys its data: only with --batch-mode. */
+static int format_guard(const struct luks_io *io, const struct format_args *a)
+{
+	uint8_t magic[6];
+	bool luks, skul;
+
+	if (a->batch || io->size < sizeof(magic) || io->read(io->priv, magic, 6, 0))
+		return 0;
+	luks = !memcmp(magic, "LUKS\xba\xbe", 6);
+	skul = false;
+	if (!luks && io->size >= 16384 + 6 && io->read(io->priv, magic, 6, 16384) == 0)
+		skul = !memcmp(magic, "SKUL\xba\xbe", 6);
+	if (!luks && !skul)
+		return 0;
+	cli_error("%s already holds a LUKS volume; add --batch-mode to overwrite it", a->image);
+	return -EEXIST;
+}
+
+int cmd_format(int argc, char **argv)
+{
+	struct format_args a = {0};
+	struct passphrase pass = {0};
+	struct luks_err err = {{0}};
+	struct luks_io io;
+	int fd = -1, rc;
+
+	if (format_parse(argc, argv, &a))
+		return CLI_EXIT_USAGE;
+	if ((rc = format_open(&a, &fd)))
+		return cli_exit_code(rc);
+	if ((rc = luks_io_init_fd(&io, fd, true))) {
+		cli_error("%s: %s", a.image, strerror(-rc));
+		goto out;
+	}
+	if ((rc = format_guard(&io, &a)))
+		goto out;
+	if ((rc =
+		 passphrase_read(a.key_file, "Enter passphrase for the new volume: ", true, &pass)))
+		goto out;
+	rc = luks_format(&io, &a.params, pass.buf, pass.len, &err);
+	if (rc)
+		luks_cli_fail(rc, &err, "format");
+out:
+	passphrase_free(&pass);
+	close(fd);
+	return rc == -EEXIST ? CLI_EXIT_USAGE : cli_exit_code(rc);
+}
