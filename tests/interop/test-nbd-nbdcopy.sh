@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nbdcopy of random data into the export and back out gives the same bytes,
 # over one connection and over several (multi-conn, several worker threads).
-. "$SRCDIR/tests/interop/nbd-server.sh"
+. "$SRCDIR/tests/interop/lib/nbd-server.sh"
 nbd_need nbdcopy cmp
 
 size=$((8 * 1024 * 1024))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nbdinfo --json sees the export as the server advertises it: size, flags,
 # block sizes, name and description.
-. "$SRCDIR/tests/interop/nbd-server.sh"
+. "$SRCDIR/tests/interop/lib/nbd-server.sh"
 nbd_need nbdinfo python3
 
 nbd_start $((16 * 1024 * 1024)) 4096 2 vol0 "an encrypted volume"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libnbd through nbdsh: every command, structured replies, errors by name.
-. "$SRCDIR/tests/interop/nbd-server.sh"
+. "$SRCDIR/tests/interop/lib/nbd-server.sh"
 nbd_need nbdsh
 
 nbd_start $((1024 * 1024)) 512 2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # qemu-img convert into the export over an nbd+unix URI, then compare.
-. "$SRCDIR/tests/interop/nbd-server.sh"
+. "$SRCDIR/tests/interop/lib/nbd-server.sh"
 nbd_need qemu-img
 
 size=$((4 * 1024 * 1024))

@@ -2,7 +2,7 @@
 # qemu-io reads and writes at unaligned offsets (the server advertises a
 # minimum block size of 1 and does read-modify-write); neighbours keep
 # their bytes.
-. "$SRCDIR/tests/interop/nbd-server.sh"
+. "$SRCDIR/tests/interop/lib/nbd-server.sh"
 nbd_need qemu-io
 
 nbd_start $((1024 * 1024)) 4096 1
