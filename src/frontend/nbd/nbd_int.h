@@ -73,6 +73,22 @@ struct nbd_server {
 	bool loop_stopped;
 };
 
+/* Reusable data buffers of one worker (bufpool.c). */
+#define NBD_POOL_MAX_BUFS  32
+#define NBD_POOL_MAX_BYTES (96ull * 1024 * 1024)
+
+struct nbd_pool {
+	void *buf[NBD_POOL_MAX_BUFS];
+	size_t cap[NBD_POOL_MAX_BUFS];
+	unsigned nr;
+	size_t bytes;
+};
+
+/* A 4096-aligned buffer of at least `len` bytes; *cap gets its real size. */
+void *nbd_pool_get(struct nbd_worker *w, size_t len, size_t *cap);
+void nbd_pool_put(struct nbd_worker *w, void *buf, size_t cap);
+void nbd_pool_destroy(struct nbd_worker *w);
+
 struct nbd_worker {
 	struct nbd_server *srv;
 	unsigned index;
@@ -99,6 +115,7 @@ struct nbd_worker {
 
 	struct nbd_conn *conns;
 	unsigned nr_conns;
+	struct nbd_pool pool;
 	bool draining, flushing, finished;
 	struct volume_req flush_req;
 	int error;
@@ -226,9 +243,9 @@ struct nbd_req {
 
 	/* sector-aligned cover [a0, a1) and the buffer over it */
 	uint64_t a0, a1;
-	uint8_t *buf; /* aligned data starts at buf + NBD_READ_PREFIX for reads */
-	size_t buf_len;
-	uint8_t *edge; /* two sectors for read-modify-write of the edges */
+	uint8_t *buf;		 /* aligned data starts at buf + NBD_READ_PREFIX for reads */
+	size_t buf_len, buf_cap; /* buf_cap: from the worker's pool */
+	uint8_t *edge;		 /* two sectors for read-modify-write of the edges */
 	uint64_t charged;
 
 	struct nbd_range lock;

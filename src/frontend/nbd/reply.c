@@ -41,7 +41,7 @@ void nbd_req_free(struct nbd_req *r)
 
 	c->reqs_inflight--;
 	c->bytes_inflight -= r->charged;
-	free(r->buf);
+	nbd_pool_put(c->w, r->buf, r->buf_cap);
 	free(r->edge);
 	free(r);
 }

@@ -134,16 +134,15 @@ void nbd_rmw_read(struct nbd_req *r)
 {
 	struct nbd_conn *c = r->conn;
 	uint32_t s = nbd_req_sector(r);
-	void *buf = NULL;
 
 	r->a0 = nbd_round_down(r->offset, s);
 	r->a1 = nbd_round_up(r->offset + r->len, s);
 	r->buf_len = NBD_READ_PREFIX + (r->a1 - r->a0);
-	if (posix_memalign(&buf, 4096, r->buf_len)) {
+	r->buf = nbd_pool_get(c->w, r->buf_len, &r->buf_cap);
+	if (!r->buf) {
 		nbd_reply_error(r, -ENOMEM, "out of memory");
 		return;
 	}
-	r->buf = buf;
 	r->charged = r->buf_len;
 	c->bytes_inflight += r->charged;
 	r->step = nbd_read_done;

@@ -168,7 +168,6 @@ static void nbd_tx_write_receive(struct nbd_conn *c, struct nbd_req *r)
 {
 	const char *why;
 	uint8_t *at;
-	void *buf = NULL;
 	size_t len = r->len;
 
 	if (r->len && nbd_tx_check(r, &why) == 0) {
@@ -178,12 +177,12 @@ static void nbd_tx_write_receive(struct nbd_conn *c, struct nbd_req *r)
 		r->a1 = (r->offset + r->len + s - 1) & ~(s - 1);
 		len = r->a1 - r->a0;
 	}
-	if (posix_memalign(&buf, 4096, len ? len : 1)) {
+	r->buf = nbd_pool_get(c->w, len, &r->buf_cap);
+	if (!r->buf) {
 		nbd_req_free(r);
 		nbd_conn_fail(c, "write payload: out of memory");
 		return;
 	}
-	r->buf = buf;
 	r->buf_len = len;
 	r->charged = len;
 	c->bytes_inflight += len;

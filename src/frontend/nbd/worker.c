@@ -172,6 +172,7 @@ static void *nbd_worker_main(void *arg)
 		loop_destroy(w->loop);
 		w->loop = NULL;
 	}
+	nbd_pool_destroy(w);
 	return NULL;
 }
 
