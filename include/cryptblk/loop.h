@@ -67,13 +67,14 @@ int loop_watch_eventfd(struct loop *loop, int fd, void (*fn)(void *ctx), void *c
 		       struct loop_watch **out);
 void loop_watch_remove(struct loop_watch *watch);
 
-/* One turn: submit what waits, reap completions (sleeping for at least one if
- * `wait` and nothing else is runnable), run the progress functions. Returns 0
+/* One turn: run the progress functions (work queued outside any callback),
+ * submit what waits, reap completions (sleeping for at least one if `wait`
+ * and nothing moved), run the progress functions again. Returns 0
  * or a negative errno from io_uring. */
 int loop_run_once(struct loop *loop, bool wait);
 
 /* Turn until loop_stop() is called (from a callback on this thread), or
- * until nothing is in flight any more. */
+ * until nothing is in flight and the last turn moved nothing. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 

@@ -18,6 +18,7 @@ struct loop {
 	unsigned inflight;
 	struct loop_progress *progress;
 	unsigned nr_progress, cap_progress;
+	unsigned last_moved; /* callbacks and progress of the last turn */
 	bool stopping;
 };
 
@@ -147,20 +148,26 @@ static unsigned loop_run_progress(struct loop *loop)
 
 int loop_run_once(struct loop *loop, bool wait)
 {
+	unsigned moved;
 	int ret;
 
+	/* Work queued outside any callback (a request submitted before the
+	 * loop runs, from another module's timer...) is only visible to the
+	 * progress functions: give them a chance before sleeping. */
+	moved = loop_run_progress(loop);
 	ret = loop_flush_waiting(loop);
 	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
 		return ret;
-	if (wait && loop->inflight && !loop->wait_head)
+	if (wait && !moved && loop->inflight && !loop->wait_head)
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
 	else
 		ret = io_uring_submit(&loop->ring);
 	/* EBUSY/EAGAIN: the CQ is full or memory is short; reaping makes room. */
 	if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN && ret != -ETIME)
 		return ret;
-	loop_reap(loop);
-	loop_run_progress(loop);
+	moved += loop_reap(loop);
+	moved += loop_run_progress(loop);
+	loop->last_moved = moved;
 	return 0;
 }
 
@@ -169,13 +176,13 @@ int loop_run(struct loop *loop)
 	int ret = 0;
 
 	loop->stopping = false;
-	/* With nothing in flight no CQE could ever wake the loop: return
-	 * instead of spinning. */
-	while (!loop->stopping && loop->inflight) {
+	/* With nothing in flight and nothing moving, no CQE could ever wake
+	 * the loop: return instead of spinning. */
+	do {
 		ret = loop_run_once(loop, true);
 		if (ret < 0)
 			break;
-	}
+	} while (!loop->stopping && (loop->inflight || loop->last_moved));
 	return ret;
 }
 
