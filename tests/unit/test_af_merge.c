@@ -3,6 +3,8 @@
 #include "format/af.h"
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,22 +98,16 @@ START_TEST(test_af_refuses_unknown_hashes)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("af");
-	TCase *tc = tcase_create("af");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_af_merge_of_three_stripes_matches_the_spec);
 	tcase_add_test(tc, test_af_merge_of_one_stripe_is_the_material);
 	tcase_add_loop_test(tc, test_af_split_then_merge_gives_the_key_back, 0,
 			    sizeof(round_trips) / sizeof(round_trips[0]));
 	tcase_add_test(tc, test_af_refuses_unknown_hashes);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("af", add_tests);
 }

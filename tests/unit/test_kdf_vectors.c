@@ -4,6 +4,8 @@
 #include "format/kdf.h"
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,23 +112,17 @@ START_TEST(test_kdf_calibration_meets_the_floor_and_forced_costs_are_kept)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("kdf");
-	TCase *tc = tcase_create("kdf");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_kdf_pbkdf2_sha1_matches_rfc6070);
 	tcase_add_test(tc, test_kdf_pbkdf2_sha256_matches_rfc7914);
 	tcase_add_test(tc, test_kdf_argon2i_matches_the_reference_vector);
 	tcase_add_test(tc, test_kdf_argon2id_matches_the_reference_vector);
 	tcase_add_test(tc, test_kdf_refuses_unknown_hashes_and_zero_iterations);
 	tcase_add_test(tc, test_kdf_calibration_meets_the_floor_and_forced_costs_are_kept);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("kdf", add_tests);
 }

@@ -3,6 +3,8 @@
 #include <cryptblk/loop.h>
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -286,13 +288,8 @@ START_TEST(test_loop_run_returns_at_once_when_nothing_is_in_flight)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("loop");
-	TCase *tc = tcase_create("loop");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_loop_write_then_read_reports_byte_counts);
 	tcase_add_test(tc, test_loop_full_sq_queues_ops_and_submits_them_all);
 	tcase_add_test(tc, test_loop_error_result_reaches_callback);
@@ -301,10 +298,9 @@ int main(void)
 	tcase_add_test(tc, test_loop_turn_runs_progress_queued_outside_callbacks_before_sleeping);
 	tcase_add_test(tc, test_loop_run_returns_at_once_when_nothing_is_in_flight);
 	tcase_set_timeout(tc, 20);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("loop", add_tests);
 }

@@ -4,6 +4,8 @@
 #include "format/luks2_meta.h"
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,22 +196,16 @@ START_TEST(test_luks2_json_decimal_strings_are_strict)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("luks2_json");
-	TCase *tc = tcase_create("validate");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_luks2_json_cryptsetup_metadata_validates);
 	tcase_add_loop_test(tc, test_luks2_json_damaged_field_is_named, 0,
 			    sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_luks2_json_metadata_area_must_fit_the_device);
 	tcase_add_test(tc, test_luks2_json_decimal_strings_are_strict);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("luks2_json", add_tests);
 }

@@ -3,6 +3,8 @@
 #include "format/b64.h"
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +43,14 @@ START_TEST(test_b64_refuses_malformed_text)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("b64");
-	TCase *tc = tcase_create("b64");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_loop_test(tc, test_b64_matches_rfc4648_vectors, 0,
 			    sizeof(vectors) / sizeof(vectors[0]));
 	tcase_add_test(tc, test_b64_refuses_malformed_text);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("b64", add_tests);
 }

@@ -6,6 +6,8 @@
 #include <cryptblk/luks.h>
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <json-c/json.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -208,22 +210,16 @@ START_TEST(test_luks2_removed_passphrase_is_gone_once_the_header_is_written)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("luks_write_order");
-	TCase *tc = tcase_create("cuts");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_luks2_add_key_cut_anywhere_keeps_the_old_passphrase);
 	tcase_add_test(tc, test_luks2_remove_key_cut_anywhere_keeps_the_other_passphrase);
 	tcase_add_test(tc, test_luks1_add_key_cut_anywhere_keeps_the_old_passphrase);
 	tcase_add_test(tc, test_luks1_remove_key_cut_anywhere_keeps_the_other_passphrase);
 	tcase_add_test(tc, test_luks2_removed_passphrase_is_gone_once_the_header_is_written);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("luks_write_order", add_tests);
 }
