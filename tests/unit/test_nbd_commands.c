@@ -2,6 +2,7 @@
  * where the client put it (also at unaligned offsets, through
  * read-modify-write), replies match their handles, simple and structured
  * replies each follow the spec. */
+#include "helper_check.h"
 #include "helper_nbdclient.h"
 #include "nbd_fake_volume.h"
 
@@ -195,6 +196,7 @@ START_TEST(test_nbd_structured_read_is_one_data_chunk_with_done)
 {
 	struct nbdc_reply r;
 
+	setup_structured();
 	nbdc_request(h.fd, 0, 4 /* DF */, 77, 1000, 5000, NULL);
 	nbdc_reply(h.fd, &r);
 	ck_assert(r.structured);
@@ -205,6 +207,7 @@ START_TEST(test_nbd_structured_read_is_one_data_chunk_with_done)
 	ck_assert_uint_eq(nbdc_be64(r.payload), 1000);
 	ck_assert_mem_eq(r.payload + 8, model + 1000, 5000);
 	nbdc_reply_free(&r);
+	teardown();
 }
 END_TEST
 
@@ -212,6 +215,7 @@ START_TEST(test_nbd_block_status_reports_whole_range_allocated)
 {
 	struct nbdc_reply r;
 
+	setup_structured();
 	nbdc_request(h.fd, 7, 0, 78, 4096, 100000, NULL);
 	nbdc_reply(h.fd, &r);
 	ck_assert_uint_eq(r.type, 5);
@@ -221,6 +225,7 @@ START_TEST(test_nbd_block_status_reports_whole_range_allocated)
 	ck_assert_uint_eq(nbdc_be32(r.payload + 4), 100000);
 	ck_assert_uint_eq(nbdc_be32(r.payload + 8), 0); /* data, not hole */
 	nbdc_reply_free(&r);
+	teardown();
 }
 END_TEST
 
@@ -229,6 +234,7 @@ START_TEST(test_nbd_simple_replies_without_structured_negotiation)
 	struct nbdc_reply r;
 	uint8_t buf[512];
 
+	setup_simple();
 	nbdc_request(h.fd, 0, 0, 79, 0, sizeof(buf), NULL);
 	nbdc_reply(h.fd, &r);
 	ck_assert(!r.structured);
@@ -236,6 +242,7 @@ START_TEST(test_nbd_simple_replies_without_structured_negotiation)
 	ck_assert_uint_eq(r.handle, 79);
 	nbdc_read_all(h.fd, buf, sizeof(buf));
 	ck_assert_mem_eq(buf, model, sizeof(buf));
+	teardown();
 }
 END_TEST
 
@@ -246,6 +253,7 @@ START_TEST(test_nbd_replies_out_of_order_match_handles)
 	bool seen[N] = {false};
 	struct nbdc_reply r;
 
+	setup_simple();
 	/* Hold the volume so all requests are in flight, then let them finish
 	 * in reverse order. */
 	atomic_store(&h.st->hold, true);
@@ -269,6 +277,7 @@ START_TEST(test_nbd_replies_out_of_order_match_handles)
 		ck_assert_mem_eq(bufs[k], model + k * 4096, 4096);
 		free(bufs[k]);
 	}
+	teardown();
 }
 END_TEST
 
@@ -277,6 +286,7 @@ START_TEST(test_nbd_disc_finishes_in_flight_then_closes)
 	uint8_t buf[4096];
 	struct nbdc_reply r;
 
+	setup_simple();
 	atomic_store(&h.st->hold, true);
 	nbdc_request(h.fd, 0, 0, 90, 0, sizeof(buf), NULL);
 	while (atomic_load(&h.st->inflight) < 1)
@@ -289,65 +299,44 @@ START_TEST(test_nbd_disc_finishes_in_flight_then_closes)
 	ck_assert_uint_eq(r.error, 0);
 	nbdc_read_all(h.fd, buf, sizeof(buf));
 	ck_assert(nbdc_wait_eof(h.fd));
+	teardown();
 }
 END_TEST
 
 START_TEST(test_nbd_unaligned_io_on_4k_sectors)
 {
+	setup_4k();
 	write_and_model(1, 4095, 2, 11, true);
 	write_and_model(2, 10000, 9000, 12, true);
 	ck_assert_uint_eq(nbdc_cmd(h.fd, 6, 0, 3, 5, 8000), 0);
 	memset(model + 5, 0, 8000);
 	check_export_matches_model(true);
+	teardown();
 }
 END_TEST
 
-static Suite *nbd_commands_suite(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("nbd_commands");
-	TCase *both = tcase_create("simple_and_structured");
-	TCase *sr = tcase_create("structured");
-	TCase *simple = tcase_create("simple");
-	TCase *k4 = tcase_create("4k_sectors");
-
-	/* loop index 0: simple replies, 1: structured replies */
-	tcase_add_loop_test(both, test_nbd_read_returns_volume_data, 0, 2);
-	tcase_add_loop_test(both, test_nbd_aligned_write_reads_back, 0, 2);
-	tcase_add_loop_test(both, test_nbd_unaligned_write_keeps_neighbour_bytes, 0, 2);
-	tcase_add_loop_test(both, test_nbd_unaligned_read_returns_exact_bytes, 0, 2);
-	tcase_add_loop_test(both, test_nbd_write_zeroes_aligned_and_unaligned, 0, 2);
-	tcase_add_loop_test(both, test_nbd_write_zeroes_large_is_sliced, 0, 2);
-	tcase_add_loop_test(both, test_nbd_trim_rounds_inward_and_keeps_partial_sectors, 0, 2);
-	tcase_add_loop_test(both, test_nbd_flush_reaches_the_volume, 0, 2);
-	tcase_add_loop_test(both, test_nbd_fua_write_is_durable_before_reply, 0, 2);
-	tcase_add_loop_test(both, test_nbd_cache_succeeds, 0, 2);
-	tcase_add_loop_test(both, test_nbd_zero_length_requests_succeed, 0, 2);
-	suite_add_tcase(s, both);
-
-	tcase_add_checked_fixture(sr, setup_structured, teardown);
-	tcase_add_test(sr, test_nbd_structured_read_is_one_data_chunk_with_done);
-	tcase_add_test(sr, test_nbd_block_status_reports_whole_range_allocated);
-	suite_add_tcase(s, sr);
-
-	tcase_add_checked_fixture(simple, setup_simple, teardown);
-	tcase_add_test(simple, test_nbd_simple_replies_without_structured_negotiation);
-	tcase_add_test(simple, test_nbd_replies_out_of_order_match_handles);
-	tcase_add_test(simple, test_nbd_disc_finishes_in_flight_then_closes);
-	suite_add_tcase(s, simple);
-
-	tcase_add_checked_fixture(k4, setup_4k, teardown);
-	tcase_add_test(k4, test_nbd_unaligned_io_on_4k_sectors);
-	suite_add_tcase(s, k4);
-	return s;
+	tcase_add_loop_test(tc, test_nbd_read_returns_volume_data, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_aligned_write_reads_back, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_unaligned_write_keeps_neighbour_bytes, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_unaligned_read_returns_exact_bytes, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_write_zeroes_aligned_and_unaligned, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_write_zeroes_large_is_sliced, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_trim_rounds_inward_and_keeps_partial_sectors, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_flush_reaches_the_volume, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_fua_write_is_durable_before_reply, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_cache_succeeds, 0, 2);
+	tcase_add_loop_test(tc, test_nbd_zero_length_requests_succeed, 0, 2);
+	tcase_add_test(tc, test_nbd_structured_read_is_one_data_chunk_with_done);
+	tcase_add_test(tc, test_nbd_block_status_reports_whole_range_allocated);
+	tcase_add_test(tc, test_nbd_simple_replies_without_structured_negotiation);
+	tcase_add_test(tc, test_nbd_replies_out_of_order_match_handles);
+	tcase_add_test(tc, test_nbd_disc_finishes_in_flight_then_closes);
+	tcase_add_test(tc, test_nbd_unaligned_io_on_4k_sectors);
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(nbd_commands_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("nbd_commands", add_tests);
 }

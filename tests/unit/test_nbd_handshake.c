@@ -1,5 +1,6 @@
 /* NBD handshake and options, spoken raw over a socketpair to a server
  * running on its own worker thread. */
+#include "helper_check.h"
 #include "helper_nbdclient.h"
 #include "nbd_fake_volume.h"
 
@@ -397,11 +398,8 @@ START_TEST(test_nbd_meta_query_length_past_data_is_invalid)
 }
 END_TEST
 
-static Suite *nbd_handshake_suite(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("nbd_handshake");
-	TCase *tc = tcase_create("options");
-
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_nbd_greeting_offers_fixed_newstyle_and_no_zeroes);
 	tcase_add_test(tc, test_nbd_unknown_client_flags_close);
@@ -429,17 +427,9 @@ static Suite *nbd_handshake_suite(void)
 	tcase_add_test(tc, test_nbd_set_meta_context_ignores_unknown_namespace);
 	tcase_add_test(tc, test_nbd_meta_query_without_namespace_is_invalid);
 	tcase_add_test(tc, test_nbd_meta_query_length_past_data_is_invalid);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(nbd_handshake_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("nbd_handshake", add_tests);
 }

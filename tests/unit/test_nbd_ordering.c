@@ -2,6 +2,7 @@
  * (within a connection and across worker threads), per-connection caps stop
  * reading new requests, and shutdown finishes what is in flight, flushes and
  * closes. */
+#include "helper_check.h"
 #include "helper_nbdclient.h"
 #include "nbd_fake_volume.h"
 
@@ -246,11 +247,8 @@ START_TEST(test_nbd_stop_closes_negotiating_connections)
 }
 END_TEST
 
-static Suite *nbd_ordering_suite(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("nbd_ordering");
-	TCase *tc = tcase_create("ordering");
-
 	tcase_add_test(tc, test_nbd_overlapping_rmw_in_one_connection_loses_no_update);
 	tcase_add_test(tc, test_nbd_overlapping_rmw_across_threads_loses_no_update);
 	tcase_add_test(tc, test_nbd_request_cap_stops_reading_new_requests);
@@ -258,17 +256,9 @@ static Suite *nbd_ordering_suite(void)
 	tcase_add_test(tc, test_nbd_stop_finishes_in_flight_flushes_and_closes);
 	tcase_add_test(tc, test_nbd_stop_flushes_the_volume_once_idle);
 	tcase_add_test(tc, test_nbd_stop_closes_negotiating_connections);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(nbd_ordering_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("nbd_ordering", add_tests);
 }

@@ -4,6 +4,7 @@
  * interop scripts (tests/interop/test-nbd-*.sh) point real clients at while
  * `cryptblk serve` cannot exist yet: it serves the in-memory volume model
  * over a unix socket until SIGINT or SIGTERM. */
+#include "helper_check.h"
 #include "helper_nbdclient.h"
 #include "nbd_fake_volume.h"
 
@@ -219,11 +220,8 @@ START_TEST(test_nbd_fd_watch_fires_once)
 }
 END_TEST
 
-static Suite *nbd_serve_suite(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("nbd_serve");
-	TCase *tc = tcase_create("listen");
-
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_nbd_unix_socket_is_private_and_serves);
 	tcase_add_test(tc, test_nbd_unix_socket_is_removed_on_destroy);
@@ -232,8 +230,6 @@ static Suite *nbd_serve_suite(void)
 	tcase_add_test(tc, test_nbd_tcp_loopback_serves);
 	tcase_add_test(tc, test_nbd_signal_stops_the_server);
 	tcase_add_test(tc, test_nbd_fd_watch_fires_once);
-	suite_add_tcase(s, tc);
-	return s;
 }
 
 /* --serve PATH [SIZE [SECTOR [THREADS [NAME [DESCRIPTION]]]]]: the
@@ -276,14 +272,7 @@ static int serve_fake(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
-
 	if (argc > 2 && !strcmp(argv[1], "--serve"))
 		return serve_fake(argc, argv);
-	sr = srunner_create(nbd_serve_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("nbd_serve", add_tests);
 }
