@@ -11,7 +11,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"bench", cmd_bench, "bench crypto [--json] [--seconds S]   measure the crypto engines"},
+    {"bench", cmd_bench,
+     "bench crypto [--json] [--seconds S] [--engines LIST]   measure the crypto engines"},
     {"dump", cmd_dump, "dump IMAGE [--json]   show a LUKS header"},
     {"test-key", cmd_test_key,
      "test-key IMAGE [--key-file FILE] [--volume-key-file OUT] [--json]   check a passphrase"},

@@ -1,0 +1,10 @@
+/* The engines engine.c can open by name. */
+#ifndef CRYPTBLK_CRYPTO_ENGINES_H
+#define CRYPTBLK_CRYPTO_ENGINES_H
+
+#include <cryptblk/crypto.h>
+
+extern const struct crypto_engine_ops crypto_openssl_ops;
+extern const struct crypto_engine_ops crypto_threads_ops;
+
+#endif
