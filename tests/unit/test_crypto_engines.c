@@ -11,6 +11,8 @@
 #include <cryptblk/loop.h>
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -737,13 +739,8 @@ START_TEST(test_crypto_buf_alloc_is_4096_aligned)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("crypto_engines");
-	TCase *tc = tcase_create("engines");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_engines_match_model_512_aes128_out_of_place);
 	tcase_add_test(tc, test_engines_match_model_512_aes256_in_place);
 	tcase_add_test(tc, test_engines_match_model_4096_aes128_in_place);
@@ -762,10 +759,9 @@ int main(void)
 	tcase_add_test(tc, test_engines_through_loop_complete_thousands_of_chained_jobs);
 	tcase_add_test(tc, test_threads_engine_idle_workers_use_no_cpu);
 	tcase_add_test(tc, test_crypto_buf_alloc_is_4096_aligned);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("crypto_engines", add_tests);
 }

@@ -11,6 +11,8 @@
 #include <cryptblk/crypto.h>
 
 #include <check.h>
+
+#include "helper_check.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -437,13 +439,8 @@ START_TEST(test_ieee1619_vector_10_is_sector_2_of_a_large_sectors_job_at_iv_fd)
 }
 END_TEST
 
-int main(void)
+static void add_tests(TCase *tc)
 {
-	Suite *s = suite_create("crypto_vectors");
-	TCase *tc = tcase_create("ieee1619");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, test_ieee1619_vector_01_equal_key_halves_refused);
 	tcase_add_test(tc, test_ieee1619_vector_02_aes128_32_byte_unit);
 	tcase_add_test(tc, test_ieee1619_vector_03_aes128_32_byte_unit);
@@ -458,10 +455,9 @@ int main(void)
 	tcase_add_test(tc, test_ieee1619_vectors_04_to_06_as_one_three_sector_job);
 	tcase_add_test(tc, test_ieee1619_vector_10_is_sector_2_of_a_4096_job_at_iv_ef);
 	tcase_add_test(tc, test_ieee1619_vector_10_is_sector_2_of_a_large_sectors_job_at_iv_fd);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+	return unit_run("crypto_vectors", add_tests);
 }
