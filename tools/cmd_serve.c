@@ -354,6 +354,7 @@ static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, const si
 	struct nbd_server *srv = NULL;
 	const char *unix_path;
 	char uri[4400];
+	bool wrote_pid = false;
 	int rc, ret = CLI_EXIT_OK;
 
 	rc = nbd_server_create(&cfg, &srv);
@@ -364,8 +365,13 @@ static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, const si
 		rc = nbd_server_watch_signals(srv, sigs);
 	if (rc == 0)
 		rc = serve_listen(srv, o, uri, sizeof(uri), &unix_path);
-	if (rc == 0 && o->pid_file && (rc = serve_write_pid_file(o->pid_file)) < 0)
-		cli_error("serve: pid file %s: %s", o->pid_file, strerror(-rc));
+	if (rc == 0 && o->pid_file) {
+		rc = serve_write_pid_file(o->pid_file);
+		if (rc < 0)
+			cli_error("serve: pid file %s: %s", o->pid_file, strerror(-rc));
+		else
+			wrote_pid = true;
+	}
 	if (rc == 0 && o->run) {
 		child.srv = srv;
 		rc = serve_run_start(&child, o->run, uri, unix_path);
@@ -388,7 +394,7 @@ static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, const si
 		cli_error("serve: %s", strerror(-rc));
 		ret = cli_exit_code(rc);
 	}
-	if (o->pid_file)
+	if (wrote_pid) /* never another instance's */
 		unlink(o->pid_file);
 	return ret;
 }

@@ -132,6 +132,21 @@ START_TEST(test_nbd_unix_listen_refuses_to_replace_a_regular_file)
 }
 END_TEST
 
+START_TEST(test_nbd_unix_listen_replaces_a_stale_socket_not_a_live_one)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sa.sun_path, sock_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(nbd_server_listen_unix(srv, sock_path), -EADDRINUSE);
+	close(fd); /* the file stays behind, nobody listens: stale */
+	ck_assert_int_eq(access(sock_path, F_OK), 0);
+	ck_assert_int_eq(nbd_server_listen_unix(srv, sock_path), 0);
+}
+END_TEST
+
 START_TEST(test_nbd_tcp_non_loopback_needs_insecure_plaintext)
 {
 	ck_assert_int_eq(nbd_server_listen_tcp(srv, "0.0.0.0", "0", false), -EPERM);
@@ -226,6 +241,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_nbd_unix_socket_is_private_and_serves);
 	tcase_add_test(tc, test_nbd_unix_socket_is_removed_on_destroy);
 	tcase_add_test(tc, test_nbd_unix_listen_refuses_to_replace_a_regular_file);
+	tcase_add_test(tc, test_nbd_unix_listen_replaces_a_stale_socket_not_a_live_one);
 	tcase_add_test(tc, test_nbd_tcp_non_loopback_needs_insecure_plaintext);
 	tcase_add_test(tc, test_nbd_tcp_loopback_serves);
 	tcase_add_test(tc, test_nbd_signal_stops_the_server);

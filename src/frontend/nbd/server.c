@@ -97,6 +97,19 @@ static int nbd_server_add_listener(struct nbd_server *srv, int fd, bool tcp)
 	return 0;
 }
 
+/* Does a server accept on this socket file? Only a dead one is replaced. */
+static bool nbd_unix_socket_is_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno != ECONNREFUSED;
+	close(fd);
+	return live;
+}
+
 int nbd_server_listen_unix(struct nbd_server *srv, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -114,6 +127,11 @@ int nbd_server_listen_unix(struct nbd_server *srv, const char *path)
 			fprintf(stderr, "cryptblk: nbd: unix:%s: exists and is not a socket\n",
 				path);
 			return -EEXIST;
+		}
+		if (nbd_unix_socket_is_live(&sa)) {
+			fprintf(stderr, "cryptblk: nbd: unix:%s: another server listens there\n",
+				path);
+			return -EADDRINUSE;
 		}
 		unlink(path); /* a stale socket of an earlier run */
 	}
