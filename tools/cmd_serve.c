@@ -271,6 +271,31 @@ static int serve_run_finish(struct serve_child *ch)
 	return CLI_EXIT_USAGE;
 }
 
+/* What can be refused before asking for a passphrase. */
+static int serve_check_early(const struct serve_opts *o)
+{
+	struct crypto_engine *engine = NULL;
+	const char *colon;
+	int ret;
+
+	if (strncmp(o->nbd, "unix:", 5) && strncmp(o->nbd, "tcp:", 4)) {
+		cli_error("serve: --nbd %s: not unix:PATH or tcp:HOST:PORT", o->nbd);
+		return -EINVAL;
+	}
+	colon = strrchr(o->nbd, ':');
+	if (!strncmp(o->nbd, "tcp:", 4) && (colon == o->nbd + 3 || !colon[1])) {
+		cli_error("serve: --nbd %s: no port", o->nbd);
+		return -EINVAL;
+	}
+	ret = crypto_engine_open(o->crypto, &engine);
+	if (ret < 0) {
+		cli_error("serve: --crypto %s: %s", o->crypto, strerror(-ret));
+		return ret;
+	}
+	crypto_engine_close(engine);
+	return 0;
+}
+
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option opts[] = {{"key-file", required_argument, NULL, 'd'},
@@ -336,7 +361,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		return -EINVAL;
 	}
 	o->image = argv[optind];
-	return 0;
+	return serve_check_early(o);
 }
 
 /* Everything after the key is known: server, listener, pid file, command. */
