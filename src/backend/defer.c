@@ -2,7 +2,6 @@
  * inside backend_submit(), so callers need not guard against re-entry. */
 #include "backend_priv.h"
 
-#include <liburing.h>
 #include <stdint.h>
 
 static void backend_io_failed(struct loop_op *op, int res, uint32_t cqe_flags)
@@ -22,7 +21,7 @@ void backend_io_fail_later(struct loop *loop, struct backend_io *io, int err)
 	/* While the NOP is in flight the io belongs to us: its private pointer
 	 * carries the errno to deliver. */
 	io->backend_priv = (void *)(intptr_t)err;
-	io_uring_prep_nop(&io->op_.sqe);
+	loop_prep_nop(&io->op_);
 	io->op_.done = backend_io_failed;
 	loop_submit(loop, &io->op_);
 }
