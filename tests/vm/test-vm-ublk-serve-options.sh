@@ -7,8 +7,9 @@
 # yes, discard no for a volume without allow-discards, a volatile cache);
 # write-zeroes reads back zeros; a volume with allow-discards (in a file:
 # the backend punches holes) advertises discard and a blkdiscard frees
-# space in the image and leaves the data around it; a queue that cannot open its volume (an
-# unknown engine) makes serve fail without leaving a device behind.
+# space in the image and leaves the data around it; bad options are refused
+# before a device exists; a queue that cannot set up (its buffers over an
+# address-space limit) makes serve fail without leaving a device behind.
 . "$(dirname "$0")/lib/vm.sh"
 : "${CRYPTBLK:?CRYPTBLK must name the built cryptblk command}"
 : "${SRCDIR:?SRCDIR must name the source tree}"
@@ -32,5 +33,8 @@ vm_file "$VM_GUEST_DIR/ublk-common.sh" /vm/ublk-common.sh
 vm_disk "$VM_TMP/a.img"
 vm_disk "$VM_TMP/b.img"
 vm_disk "$VM_TMP/c.img"
-vm_run ublk-serve-options.sh /dev/vda /dev/vdb /dev/vdc /vm/key
+# A sanitizer build cannot run under an address-space limit.
+asan=plain
+ldd "$CRYPTBLK" 2>/dev/null | grep -q libasan && asan=asan
+vm_run ublk-serve-options.sh /dev/vda /dev/vdb /dev/vdc /vm/key "$asan"
 echo PASS

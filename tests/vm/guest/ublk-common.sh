@@ -6,7 +6,7 @@
 ublk_serve() { # image key id options...
 	img=$1 key=$2 id=$3
 	shift 3
-	cryptblk serve-ublk "$img" --key-file "$key" --ublk="$id" "$@" &
+	cryptblk serve "$img" --key-file "$key" --ublk="$id" "$@" &
 	UBLK_PID=$!
 	n=200
 	while [ ! -b "/dev/ublkb$id" ]; do

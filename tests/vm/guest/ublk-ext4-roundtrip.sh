@@ -9,7 +9,7 @@ key=$2
 sums=/tmp/sums
 
 step "serve $img on /dev/ublkb0 (USER_COPY, 2 queues)"
-ublk_serve "$img" "$key" 0 --queues 2 --ublk-copy user --verbose
+ublk_serve "$img" "$key" 0 --queues 2 --ublk-copy user
 [ "$(blockdev --getss /dev/ublkb0)" = 4096 ] || fail "logical sector size is not the volume's 4096"
 cryptblk list | grep -q '^/dev/ublkb0 *live .* cryptblk$' || {
 	cryptblk list
@@ -32,7 +32,7 @@ run e2fsck -fn /dev/ublkb0
 ublk_stop 0
 
 step "serve again (buffer copy mode), compare"
-ublk_serve "$img" "$key" 0 --queues 1 --ublk-copy buffer --verbose
+ublk_serve "$img" "$key" 0 --queues 1 --ublk-copy buffer
 echo 3 >/proc/sys/vm/drop_caches
 run mount -t ext4 -o ro /dev/ublkb0 /mnt
 (cd /mnt && sha256sum -c "$sums") || fail "files changed across the server restart"

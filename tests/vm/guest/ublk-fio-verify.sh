@@ -37,7 +37,7 @@ sync=1
 JOB
 
 step "serve with the threads engine, 2 queues of depth 64"
-ublk_serve "$img" "$key" 0 --queues 2 --queue-depth 64 --crypto threads:2 --verbose
+ublk_serve "$img" "$key" 0 --queues 2 --queue-depth 64 --crypto threads:2
 step "fio: random writes of 4k-128k at iodepth 64, then O_SYNC (FUA) writes, verified"
 run fio --output-format=terse --terse-version=3 "$job" >/tmp/fio.out
 ublk_stop 0

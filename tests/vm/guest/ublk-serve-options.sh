@@ -1,5 +1,5 @@
 # Guest side of test-vm-ublk-serve-options.
-# usage: ublk-serve-options.sh IMAGE_4K IMAGE_512 IMAGE_DISCARD KEYFILE
+# usage: ublk-serve-options.sh IMAGE_4K IMAGE_512 IMAGE_DISCARD KEYFILE asan|plain
 . /vm/lib.sh
 . /vm/ublk-common.sh
 
@@ -7,17 +7,18 @@ a=$1
 b=$2
 c=$3
 key=$4
+asan=$5
 
 step "--run: dev is exported, the exit status is the command's"
-cryptblk serve-ublk "$a" --key-file "$key" --ublk=3 --run 'test "$dev" = /dev/ublkb3 && test -b "$dev" && exit 7'
+cryptblk serve "$a" --key-file "$key" --ublk=3 --run 'test "$dev" = /dev/ublkb3 && test -b "$dev" && exit 7'
 rc=$?
 [ "$rc" -eq 7 ] || fail "--run: exit status $rc, not 7"
 [ ! -e /dev/ublkb3 ] && [ ! -e /dev/ublkc3 ] || fail "--run: device 3 left behind"
-cryptblk serve-ublk "$a" --key-file "$key" --run 'dd if="$dev" of=/dev/null bs=4096 count=1 2>/dev/null' ||
+cryptblk serve "$a" --key-file "$key" --ublk --run 'dd if="$dev" of=/dev/null bs=4096 count=1 2>/dev/null' ||
 	fail "--run without an id: the command could not read \$dev"
 
 step "SIGINT stops the server; --pid-file while serving"
-cryptblk serve-ublk "$a" --key-file "$key" --ublk=0 --pid-file /tmp/pid &
+cryptblk serve "$a" --key-file "$key" --ublk=0 --pid-file /tmp/pid &
 pid=$!
 wait_for /dev/ublkb0 20
 wait_for /tmp/pid 5
@@ -32,7 +33,7 @@ wait "$pid" || rc=$?
 step "two servers at once; limits the kernel was given"
 ublk_serve "$a" "$key" 0 --queues 2
 first=$UBLK_PID
-cryptblk serve-ublk "$b" --key-file "$key" --ublk --queue-depth 8 &
+cryptblk serve "$b" --key-file "$key" --ublk --queue-depth 8 &
 second=$!
 wait_for /dev/ublkb1 20
 q=/sys/block/ublkb0/queue
@@ -97,12 +98,28 @@ dd if=/tmp/rand2 bs=1048576 skip=3 count=1 2>/dev/null | cmp -s - /tmp/tail ||
 	fail "data after the discarded range changed"
 ublk_stop 2
 
-step "a queue that cannot open its volume: nothing left behind"
-if cryptblk serve-ublk "$a" --key-file "$key" --ublk=5 --queues 2 --crypto no-such-engine \
-	2>/tmp/err; then
+step "refusals before any device exists"
+if cryptblk serve "$a" --key-file "$key" --ublk=5 --crypto no-such-engine 2>/tmp/err; then
 	fail "serve with an unknown engine succeeded"
 fi
 cat /tmp/err
 grep -q "no-such-engine" /tmp/err || fail "the error does not name the engine"
-[ ! -e /dev/ublkc5 ] && [ ! -e /dev/ublkb5 ] || fail "device 5 left behind after a failed start"
+if cryptblk serve "$a" --key-file "$key" --ublk=5 --export-name x 2>/tmp/err; then
+	fail "serve --ublk took an NBD option"
+fi
+[ ! -e /dev/ublkc5 ] || fail "device 5 added by a refused serve"
+
+if [ "$asan" = asan ]; then
+	echo "(sanitizer build: no address-space limit, the failed queue is not checked)"
+else
+	step "a queue that cannot set up (no memory for its buffers): nothing left behind"
+	# 4096 tags of 512 KiB need 2 GiB of address space: more than allowed.
+	if (ulimit -v 1048576 && exec cryptblk serve "$a" --key-file "$key" --ublk=5 --queues 1 \
+		--queue-depth 4096) 2>/tmp/err; then
+		fail "serve with 2 GiB of buffers under a 1 GiB limit succeeded"
+	fi
+	cat /tmp/err
+	grep -q "queue 0: setup" /tmp/err || fail "the error does not name the failed queue"
+	[ ! -e /dev/ublkc5 ] && [ ! -e /dev/ublkb5 ] || fail "device 5 left behind after a failed start"
+fi
 step "passed"
