@@ -1,9 +1,10 @@
 # Thin driver around CMake. `make` builds build/cryptblk; `make test` builds
 # the normal and the sanitizer trees and runs every suite; `make run` serves a
-# demo volume (for now: the crypto benchmark).
+# demo volume over NBD on a unix socket.
 BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
+MAKEFLAGS  += --no-print-directory
 
 .PHONY: all deps run test test-unit test-asan format format-check clean
 
@@ -22,7 +23,7 @@ deps:
 	@bash scripts/deps.sh
 
 run: deps all
-	$(BUILD)/cryptblk bench crypto
+	CRYPTBLK=$(BUILD)/cryptblk DEMO_DIR=$(BUILD)/demo bash scripts/run-demo.sh
 
 test: deps all $(ASAN_BUILD)/configured format-check
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
