@@ -4,6 +4,9 @@
 set -euo pipefail
 
 : "${CRYPTBLK:?CRYPTBLK must name the built cryptblk command}"
+# python3 must be Debian's: nbdsh runs the first on PATH, and the AES-XTS
+# model needs python3-cryptography.
+export PATH=/usr/bin:$PATH
 TMP=$(mktemp -d "${BUILDDIR:-/tmp}/luks-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
@@ -66,7 +69,6 @@ LUKS_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The AES-XTS model of a data segment (lib/xts_sectors.py), on Debian's
 # python3 with python3-cryptography; skip without them.
 need_xts() {
-	export PATH=/usr/bin:$PATH
 	python3 -c 'import cryptography' 2>/dev/null || {
 		echo "SKIP: python3-cryptography not installed"
 		exit 77
@@ -96,4 +98,29 @@ cb_serve_run() { # image keyfile cmd [serve options]
 	rm -f "$TMP/serve.sock"
 	"$CRYPTBLK" serve "$img" --key-file "$key" --nbd "unix:$TMP/serve.sock" \
 		--run "$cmd" "$@"
+}
+
+# Overwrite len bytes of file at off with one repeated byte value.
+fill_bytes() { # file off len byte
+	python3 -c '
+import sys
+f, off, n, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4], 0)
+with open(f, "r+b") as fh:
+    fh.seek(off)
+    fh.write(bytes([b]) * n)' "$@"
+}
+
+# qemu's LUKS driver on image, secret from a file, in the two ways of naming
+# it: --image-opts and a json: filename.
+qemu_io_opts() { # image secret-file qemu-io-args...
+	local img=$1 key=$2
+	shift 2
+	qemu-io --object "secret,id=s0,file=$key" --image-opts \
+		"driver=luks,key-secret=s0,file.filename=$img" "$@"
+}
+qemu_io_json() { # image secret-file qemu-io-args...
+	local img=$1 key=$2
+	shift 2
+	qemu-io --object "secret,id=s0,file=$key" \
+		"json:{\"driver\":\"luks\",\"key-secret\":\"s0\",\"file\":{\"driver\":\"file\",\"filename\":\"$img\"}}" "$@"
 }
