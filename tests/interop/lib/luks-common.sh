@@ -124,3 +124,13 @@ qemu_io_json() { # image secret-file qemu-io-args...
 	qemu-io --object "secret,id=s0,file=$key" \
 		"json:{\"driver\":\"luks\",\"key-secret\":\"s0\",\"file\":{\"driver\":\"file\",\"filename\":\"$img\"}}" "$@"
 }
+
+# Run a command on a pseudo-terminal, answering its prompts (lib/pty_answer.py):
+# the terminal's text, without carriage returns, goes to $TMP/tty, and one
+# line per prompt records whether echo was on when it appeared.
+pty_answer() { # prompt answer [prompt answer...] -- cmd args...
+	local rc=0
+	python3 "$LUKS_LIB/pty_answer.py" "$TMP/tty.raw" "$@" || rc=$?
+	tr -d '\r' <"$TMP/tty.raw" >"$TMP/tty"
+	return "$rc"
+}
