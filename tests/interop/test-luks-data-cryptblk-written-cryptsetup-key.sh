@@ -34,8 +34,9 @@ h.flush()'" --crypto "$engine" || fail "$type/$bits/$sector: serve"
 	cs_volume_key "$img" "$TMP/k" "$TMP/vk"
 	[ "$(stat -c %s "$TMP/vk")" -eq $((bits / 8)) ] || fail "$type/$bits/$sector: key size"
 	read -r offset ssize tweak < <(cs_layout "$img")
-	[ "$offset" -eq "$header" ] && [ "$ssize" -eq "$sector" ] ||
+	if [ "$offset" -ne "$header" ] || [ "$ssize" -ne "$sector" ]; then
 		fail "$type/$bits/$sector: cryptsetup sees offset $offset, sector $ssize"
+	fi
 	xts check "$img" "$TMP/vk" "$offset" "$ssize" "$tweak" 0 "$TMP/plain" ||
 		fail "$type/$bits/$sector: not what was written"
 }

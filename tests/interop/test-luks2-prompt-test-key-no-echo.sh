@@ -33,6 +33,7 @@ grep -qx 'cryptblk: No key available with this passphrase.' "$TMP/tty" ||
 	fail "wrong passphrase message: $(cat "$TMP/tty")"
 no_echo "wrong test-key"
 
+# shellcheck disable=SC2016 # $uri is for the shell that serve --run starts
 pty_answer 'Enter passphrase: ' "$pass" -- "$CRYPTBLK" serve "$TMP/v.img" \
 	--nbd "unix:$TMP/s.sock" --run 'nbdinfo --size "$uri"' || fail "serve exited $?: $(cat "$TMP/tty")"
 grep -qx $((4 << 20)) "$TMP/tty" || fail "serve: no size from nbdinfo: $(cat "$TMP/tty")"

@@ -55,9 +55,8 @@ cb_json() { # image python-expression-on-j
 # its own CPU time ("Unable to get accurate CPU usage"); such a failure takes
 # milliseconds, so try again, up to 20 times.
 qemu_luks_create() { # image size secret-file [extra -o options, each starting with ,]
-	local try
 	rm -f "$1"
-	for try in $(seq 20); do
+	for _ in $(seq 20); do
 		qemu-img create -q -f luks --object "secret,id=sec0,file=$3" \
 			-o "key-secret=sec0,iter-time=20${4:-}" "$1" "$2" 2>"$TMP/qemu-img.err" && return 0
 	done
