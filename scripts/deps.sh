@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake pkg-config clang-format
-	liburing-dev libssl-dev check libjson-c-dev libargon2-dev
+	liburing-dev libssl-dev check libjson-c-dev libargon2-dev libnbd-dev
 	# peers used by the tests
 	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin python3-libnbd fio
 	# kernel tests (tests/vm): the guest, its initramfs and what runs in it

@@ -33,7 +33,9 @@ extern char **environ;
 
 static const char serve_usage[] =
     "usage: cryptblk serve IMAGE [--key-file FILE] [--crypto openssl|threads[:N]] [--readonly]\n"
-    "       [--pid-file FILE] [--run COMMAND]\n"
+    "       [--pid-file FILE] [--run COMMAND] [--reconnect-timeout SECONDS]\n"
+    "       (IMAGE: a file, a block device, or nbd://HOST[:PORT]/EXPORT,\n"
+    "        nbds://..., nbd+unix:///EXPORT?socket=PATH)\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
     "             [--threads N] [--insecure-plaintext]\n"
     "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]";
@@ -64,6 +66,7 @@ int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volum
 		return ret;
 	}
 	sc->engines[index] = engine;
+	sc->loops[index] = loop;
 	return 0;
 }
 
@@ -72,6 +75,8 @@ void serve_volume_close(void *ctx, unsigned index, struct volume *vol)
 	struct serve_ctx *sc = ctx;
 
 	volume_close(vol);
+	/* A remote backend keeps polls on this loop until told to let go. */
+	backend_detach(sc->be, sc->loops[index]);
 	crypto_engine_detach(sc->engines[index]);
 	crypto_engine_close(sc->engines[index]); /* wipes its keys */
 	sc->engines[index] = NULL;
@@ -90,7 +95,7 @@ static int serve_unlock(const struct serve_opts *o, struct serve_ctx *sc)
 	struct passphrase pass = {0};
 	int rc, ret, slot;
 
-	ret = luks_image_open(o->image, !o->read_only, &img);
+	ret = luks_image_open(o->image, !o->read_only, o->reconnect_timeout, &img);
 	if (ret)
 		return ret;
 	rc = passphrase_read(o->key_file, "Enter passphrase: ", false, &pass);
@@ -103,6 +108,8 @@ static int serve_unlock(const struct serve_opts *o, struct serve_ctx *sc)
 		rc = luks_layout(img.hdr, img.io.size, &sc->layout, &err);
 	if (rc)
 		ret = luks_cli_fail(rc, &err, o->image);
+	else
+		sc->be = image_take_backend(&img.image); /* to serve from */
 out:
 	passphrase_free(&pass);
 	luks_image_close(&img);
@@ -292,6 +299,10 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: --queue-depth and --ublk-copy are for --ublk");
 		return -EINVAL;
 	}
+	if (o->reconnect_timeout && !image_is_uri(o->image)) {
+		cli_error("serve: --reconnect-timeout is for a remote IMAGE (an NBD URI)");
+		return -EINVAL;
+	}
 	if (o->ublk)
 		goto engine;
 	if (strncmp(o->nbd, "unix:", 5) && strncmp(o->nbd, "tcp:", 4)) {
@@ -373,6 +384,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"queues", required_argument, NULL, 'q'},
 					     {"queue-depth", required_argument, NULL, 'Q'},
 					     {"ublk-copy", required_argument, NULL, 'C'},
+					     {"reconnect-timeout", required_argument, NULL, 'T'},
 					     {0}};
 	uint32_t v;
 	int opt;
@@ -415,6 +427,15 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'I':
 			o->insecure = true;
+			break;
+		case 'T':
+			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 86400) {
+				cli_error("serve: --reconnect-timeout %s: not a number of seconds "
+					  "from 1 to 86400",
+					  optarg);
+				return -EINVAL;
+			}
+			o->reconnect_timeout = v;
 			break;
 		case 't':
 			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
@@ -507,7 +528,6 @@ int cmd_serve(int argc, char **argv)
 	struct serve_opts o;
 	struct serve_ctx sc = {0};
 	sigset_t sigs;
-	long cpus;
 	int rc, ret;
 
 	if (serve_parse(argc, argv, &o) < 0)
@@ -516,18 +536,16 @@ int cmd_serve(int argc, char **argv)
 	if (ret)
 		return ret;
 	sc.crypto_spec = o.crypto;
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	sc.nr_engines = o.threads ? o.threads : (cpus > 0 ? (unsigned)cpus : 1);
-	o.threads = sc.nr_engines;
-	sc.engines = calloc(sc.nr_engines, sizeof(*sc.engines));
-	if (!sc.engines) {
-		ret = cli_exit_code(-ENOMEM);
+	rc = image_serve_threads(o.image, sc.be, o.threads, &sc.nr_engines);
+	if (rc < 0) {
+		ret = cli_exit_code(rc);
 		goto out;
 	}
-	rc = backend_file_open(o.image, o.read_only ? BACKEND_FILE_READONLY : 0, &sc.be);
-	if (rc < 0) {
-		cli_error("serve: %s: %s", o.image, strerror(-rc));
-		ret = cli_exit_code(rc);
+	o.threads = sc.nr_engines;
+	sc.engines = calloc(sc.nr_engines, sizeof(*sc.engines));
+	sc.loops = calloc(sc.nr_engines, sizeof(*sc.loops));
+	if (!sc.engines || !sc.loops) {
+		ret = cli_exit_code(-ENOMEM);
 		goto out;
 	}
 	/* Block the stop signals before any thread exists, so every worker
@@ -541,5 +559,6 @@ out:
 	luks_key_free(sc.key);
 	backend_close(sc.be);
 	free(sc.engines);
+	free(sc.loops);
 	return ret;
 }

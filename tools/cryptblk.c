@@ -37,6 +37,9 @@ static void usage(FILE *out)
 	fprintf(out, "usage: cryptblk COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].usage);
+	fprintf(out,
+		"\nIMAGE is a file, a block device, or a remote NBD export: "
+		"nbd://HOST[:PORT]/EXPORT,\nnbds://... (TLS), nbd+unix:///EXPORT?socket=PATH\n");
 }
 
 int main(int argc, char **argv)

@@ -17,7 +17,8 @@ struct serve_opts {
 	const char *image, *key_file, *nbd, *crypto, *export_name, *description;
 	const char *pid_file, *run;
 	bool read_only, insecure;
-	unsigned threads; /* NBD worker threads, or ublk queues */
+	unsigned threads;	    /* NBD worker threads, or ublk queues */
+	unsigned reconnect_timeout; /* seconds, for a remote IMAGE; 0: default */
 	/* --ublk[=ID] */
 	bool ublk;
 	int ublk_id; /* -1: the kernel picks */
@@ -32,6 +33,7 @@ struct serve_ctx {
 	struct volume_layout layout;
 	struct luks_key *key; /* until every thread has copied it */
 	struct crypto_engine **engines;
+	struct loop **loops; /* each thread's, to detach the backend from */
 	unsigned nr_engines;
 };
 
