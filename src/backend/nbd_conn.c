@@ -322,7 +322,8 @@ static void nbd_conn_link_lost(struct nbd_conn *c)
 {
 	struct nbd_link *l = c->link;
 	bool was_up = l->up;
-	const char *why = nbd_get_error();
+	/* A clean close sets no error: the thread's last one may be old. */
+	const char *why = nbd_aio_is_closed(l->h) ? "closed by the remote" : nbd_get_error();
 
 	c->link = NULL;
 	nbd_link_retire(l, false);
