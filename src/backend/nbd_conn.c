@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #define NBD_BACKOFF_FIRST_MS 50u
 #define NBD_BACKOFF_MAX_MS   2000u
@@ -115,10 +116,28 @@ static void nbd_link_cancel(struct nbd_link *l, struct loop_op *cancel, struct l
 	loop_submit(l->conn->loop, cancel);
 }
 
+/* A live link about to go must first give back every command it carries:
+ * nbd_close() would drop them without a completion. Shutting the socket
+ * down and letting libnbd notice makes it fail them all with ENOTCONN, so
+ * they are sent again elsewhere. */
+static void nbd_link_abort(struct nbd_link *l)
+{
+	int fd = nbd_aio_get_fd(l->h);
+
+	if (fd < 0 || nbd_aio_in_flight(l->h) <= 0)
+		return;
+	shutdown(fd, SHUT_RDWR);
+	if (!nbd_aio_is_dead(l->h) && !nbd_aio_is_closed(l->h))
+		nbd_aio_notify_read(l->h);
+	if (!nbd_aio_is_dead(l->h) && !nbd_aio_is_closed(l->h))
+		nbd_aio_notify_write(l->h);
+}
+
 /* Stop using the link; its handle is closed, or kept for another loop when
  * `park`, once no poll holds its socket. */
 static void nbd_link_retire(struct nbd_link *l, bool park)
 {
+	nbd_link_abort(l);
 	l->retired = true;
 	l->park = park;
 	if (l->rfd >= 0 && !l->rcancelling)
@@ -308,13 +327,16 @@ static void nbd_conn_up(struct nbd_conn *c)
 	struct backend_io *io;
 
 	c->link->up = true;
-	if (c->ever_up && c->down_since_ns)
+	if (c->said_down && c->down_since_ns)
 		fprintf(stderr, "cryptblk: nbd backend: %s: connected again after %.1f s\n",
 			c->r->uri, (double)(nbd_now_ns() - c->down_since_ns) / 1e9);
-	c->ever_up = true;
+	c->said_down = false;
 	c->down_since_ns = 0;
 	c->failing = false;
-	while (nbd_conn_usable(c) && (io = nbd_list_pop(&c->held_head, &c->held_tail)))
+	/* A send that finds the link dead holds its io again: stop there, the
+	 * caller notices the death. */
+	while (nbd_conn_usable(c) && !nbd_link_gone(c->link) &&
+	       (io = nbd_list_pop(&c->held_head, &c->held_tail)))
 		nbd_conn_send(c, io);
 }
 
@@ -322,17 +344,21 @@ static void nbd_conn_link_lost(struct nbd_conn *c)
 {
 	struct nbd_link *l = c->link;
 	bool was_up = l->up;
-	/* A clean close sets no error: the thread's last one may be old. */
-	const char *why = nbd_aio_is_closed(l->h) ? "closed by the remote" : nbd_get_error();
+	const char *err = nbd_get_error();
+	char why[160];
 
+	/* A clean close sets no error: the thread's last one may be old. Copy
+	 * it now: the next libnbd call may overwrite it. */
+	snprintf(why, sizeof(why), "%s",
+		 nbd_aio_is_closed(l->h) ? "closed by the remote" : (err ? err : "closed"));
 	c->link = NULL;
 	nbd_link_retire(l, false);
-	if (!c->down_since_ns) {
+	if (!c->down_since_ns)
 		c->down_since_ns = nbd_now_ns();
-		if (was_up)
-			fprintf(stderr,
-				"cryptblk: nbd backend: %s: connection lost (%s); reconnecting\n",
-				c->r->uri, why ? why : "closed");
+	if (was_up && !c->said_down) {
+		fprintf(stderr, "cryptblk: nbd backend: %s: connection lost (%s); reconnecting\n",
+			c->r->uri, why);
+		c->said_down = true;
 	}
 	/* The first drop after a working link is retried at once; a link that
 	 * keeps dropping before any command succeeds waits longer each time. */
@@ -433,10 +459,14 @@ static void nbd_conn_ticked(struct loop_op *op, int res, uint32_t cqe_flags)
 		return;
 	if (!c->failing && c->down_since_ns && now - c->down_since_ns >= c->r->reconnect_timeout_ns)
 		nbd_conn_fail_held(c);
-	if (c->link && !c->link->up && !c->link->draining &&
+	/* A handshake that does not finish, or a remote that said it shuts
+	 * down and never closes: start over. */
+	if (c->link && (!c->link->up || c->link->draining) &&
 	    now - c->link->started_ns >= NBD_CONNECT_TIMEOUT_NS) {
 		struct nbd_link *l = c->link;
 
+		if (!c->down_since_ns)
+			c->down_since_ns = now;
 		c->link = NULL;
 		nbd_link_retire(l, false);
 	}
@@ -494,12 +524,21 @@ static void nbd_conn_drain_link(struct nbd_conn *c)
 	if (!l || !l->up || l->draining)
 		return;
 	l->draining = true;
+	l->started_ns = nbd_now_ns();
+	if (!c->said_down) {
+		fprintf(stderr,
+			"cryptblk: nbd backend: %s: the remote is shutting down (ESHUTDOWN); "
+			"reconnecting\n",
+			c->r->uri);
+		c->said_down = true;
+	}
 	if (nbd_aio_disconnect(l->h, 0) < 0) {
 		c->link = NULL;
 		nbd_link_retire(l, false);
 		nbd_conn_timer_arm(c);
 		return;
 	}
+	nbd_conn_timer_arm(c); /* watches the drain's deadline */
 	nbd_conn_after(c);
 }
 
@@ -570,6 +609,12 @@ void nbd_conn_detach(struct nbd_conn *c)
 
 	c->detached = true;
 	loop_progress_remove(c->loop, nbd_conn_progress, c);
+	if (c->link) {
+		struct nbd_link *l = c->link;
+
+		c->link = NULL;
+		nbd_link_retire(l, l->up && !l->draining);
+	}
 	/* The caller promised nothing is in flight; anything left over is
 	 * finished rather than forgotten. */
 	while ((io = nbd_list_pop(&c->done_head, &c->done_tail))) {
@@ -580,12 +625,6 @@ void nbd_conn_detach(struct nbd_conn *c)
 	}
 	while ((io = nbd_list_pop(&c->held_head, &c->held_tail)))
 		io->done(io, -ECANCELED);
-	if (c->link) {
-		struct nbd_link *l = c->link;
-
-		c->link = NULL;
-		nbd_link_retire(l, l->up && !l->draining);
-	}
 	if (c->timer_armed && !c->timer_cancelling) {
 		c->timer_cancelling = true;
 		loop_prep_cancel(&c->timer_cancel, &c->timer_op);

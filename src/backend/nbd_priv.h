@@ -62,7 +62,8 @@ struct nbd_conn {
 	uint64_t down_since_ns; /* 0 while a link is up */
 	uint32_t backoff_ms;
 	bool failing; /* down for longer than the reconnect timeout */
-	bool ever_up, detached;
+	bool detached;
+	bool said_down; /* a "lost" line was printed; "connected again" follows */
 };
 
 uint64_t nbd_now_ns(void);
