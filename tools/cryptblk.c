@@ -24,7 +24,8 @@ static const struct command commands[] = {
     {"remove-key", cmd_remove_key, "remove-key IMAGE [--key-file FILE]   remove a passphrase"},
     {"serve", cmd_serve,
      "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto openssl|threads[:N]] "
-     "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD]   serve the "
+     "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD] "
+     "[--reconnect-timeout S]   serve the "
      "plaintext over NBD\n"
      "  serve IMAGE [--key-file FILE] --ublk[=ID] [--queues N] [--queue-depth N] [--crypto ...] "
      "[--readonly] [--ublk-copy auto|user|buffer] [--pid-file FILE] [--run CMD]   or as "
