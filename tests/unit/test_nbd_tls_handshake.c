@@ -142,6 +142,23 @@ START_TEST(test_nbd_tls_starttls_twice_is_invalid)
 }
 END_TEST
 
+START_TEST(test_nbd_tls_export_name_after_starttls_enters_transmission)
+{
+	struct tlsc c;
+	uint8_t r[10], buf[SECTOR];
+
+	start(false);
+	ck_assert_int_eq(tlsc_upgrade(&c, h.fd, &(struct tlsc_opts){.ca = pki.ca}), 0);
+	h.fd = -1;
+	nbdc_opt_send(c.fd, OPT_EXPORT_NAME, NULL, 0);
+	nbdc_read_all(c.fd, r, sizeof(r)); /* size, flags; no zeroes were asked for */
+	ck_assert_uint_eq(nbdc_be64(r), SIZE);
+	ck_assert_uint_eq(nbdc_pread(c.fd, false, 9, buf, sizeof(buf), 5 * SECTOR), 0);
+	ck_assert_mem_eq(buf, h.st->data + 5 * SECTOR, sizeof(buf));
+	tlsc_stop(&c);
+}
+END_TEST
+
 START_TEST(test_nbd_tls_abort_over_tls_ends_with_close_notify)
 {
 	struct tlsc c;
@@ -372,6 +389,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_nbd_tls_client_without_fixed_newstyle_closes);
 	tcase_add_test(tc, test_nbd_tls_starttls_with_data_is_invalid_then_starttls_works);
 	tcase_add_test(tc, test_nbd_tls_starttls_twice_is_invalid);
+	tcase_add_test(tc, test_nbd_tls_export_name_after_starttls_enters_transmission);
 	tcase_add_test(tc, test_nbd_tls_abort_over_tls_ends_with_close_notify);
 	tcase_add_test(tc, test_nbd_tls_disc_ends_with_close_notify);
 	tcase_add_test(tc, test_nbd_tls_server_certificate_verifies_for_localhost);
