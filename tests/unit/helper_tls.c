@@ -249,7 +249,14 @@ static void *tlsc_relay_main(void *arg)
 	ck_assert_ptr_nonnull(r);
 	while (!(r->server_eof && r->test_eof)) {
 		struct pollfd p[2] = {{.fd = c->raw_fd}, {.fd = c->relay_fd}};
-		bool moved = tlsc_relay_down(c, r) | tlsc_relay_up(c, r);
+		bool moved;
+
+		if (r->up_off == r->up_len && atomic_exchange(&c->key_update, false)) {
+			/* Sent with the next record the test writes. */
+			ck_assert_int_eq(SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+			atomic_fetch_add(&c->key_updates_sent, 1);
+		}
+		moved = tlsc_relay_down(c, r) | tlsc_relay_up(c, r);
 
 		if (moved)
 			continue;
@@ -279,6 +286,19 @@ static void *tlsc_relay_main(void *arg)
 	free(r);
 	ERR_clear_error();
 	return NULL;
+}
+
+/* Count the server's KeyUpdate messages as they arrive. */
+static void tlsc_msg_seen(int write_p, int version, int content_type, const void *buf, size_t len,
+			  SSL *ssl, void *arg)
+{
+	struct tlsc *c = arg;
+
+	(void)version;
+	(void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const uint8_t *)buf)[0] == SSL3_MT_KEY_UPDATE)
+		atomic_fetch_add(&c->key_updates_received, 1);
 }
 
 int tlsc_start(struct tlsc *c, int raw_fd, const struct tlsc_opts *o)
@@ -314,6 +334,8 @@ int tlsc_start(struct tlsc *c, int raw_fd, const struct tlsc_opts *o)
 	ck_assert_ptr_nonnull(ssl);
 	c->ctx = ctx;
 	c->ssl = ssl;
+	SSL_set_msg_callback(ssl, tlsc_msg_seen);
+	SSL_set_msg_callback_arg(ssl, c);
 	SSL_set_fd(ssl, raw_fd);
 	if (o->ca)
 		SSL_set1_host(ssl, "localhost");

@@ -7,6 +7,7 @@
 #define CRYPTBLK_TEST_HELPER_TLS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,9 +30,11 @@ struct tlsc_opts {
 };
 
 struct tlsc {
-	int fd;		       /* the test's plaintext end */
-	bool got_close_notify; /* the server ended TLS cleanly */
-	char error[256];       /* why the handshake or the stream failed, if it did */
+	int fd;			/* the test's plaintext end */
+	bool got_close_notify;	/* the server ended TLS cleanly */
+	char error[256];	/* why the handshake or the stream failed, if it did */
+	atomic_bool key_update; /* set: the relay sends a KeyUpdate asking for one back */
+	atomic_uint key_updates_sent, key_updates_received;
 	/* relay */
 	int raw_fd, relay_fd;
 	void *ctx, *ssl;

@@ -7,6 +7,7 @@
 #include "nbd_fake_volume.h"
 
 #include <check.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +193,30 @@ START_TEST(test_nbd_tls_replies_completing_in_reverse_order)
 }
 END_TEST
 
+/* A TLS 1.3 KeyUpdate that asks for one back makes the server write a
+ * record of its own while it reads: replies after it must still decrypt. */
+START_TEST(test_nbd_tls_key_update_mid_stream_keeps_serving)
+{
+	enum { LEN = 256 * 1024 };
+	uint8_t *in = pattern(LEN, 3), *out = malloc(LEN);
+	uint16_t flags;
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(SSL_version(c.ssl), TLS1_3_VERSION);
+	tlsc_go(c.fd, true, false, &flags);
+	for (unsigned i = 0; i < 3; i++) {
+		atomic_store(&c.key_update, true);
+		ck_assert_uint_eq(nbdc_pwrite(c.fd, 10 + i, 0, in, LEN, (uint64_t)i * LEN), 0);
+		ck_assert_uint_eq(nbdc_pread(c.fd, true, 20 + i, out, LEN, (uint64_t)i * LEN), 0);
+		ck_assert_mem_eq(out, in, LEN);
+	}
+	ck_assert_uint_eq(atomic_load(&c.key_updates_sent), 3);
+	ck_assert_uint_eq(atomic_load(&c.key_updates_received), 3);
+	free(in);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_nbd_tls_stop_finishes_requests_in_flight)
 {
 	enum { LEN = 1024 * 1024 };
@@ -223,6 +248,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_nbd_tls_32_mib_reads_in_flight_together);
 	tcase_add_test(tc, test_nbd_tls_pipelined_writes_then_reads_see_the_data);
 	tcase_add_test(tc, test_nbd_tls_replies_completing_in_reverse_order);
+	tcase_add_test(tc, test_nbd_tls_key_update_mid_stream_keeps_serving);
 	tcase_add_test(tc, test_nbd_tls_stop_finishes_requests_in_flight);
 }
 
