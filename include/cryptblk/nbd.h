@@ -58,6 +58,8 @@ struct nbd_server_config {
 	unsigned max_requests;		  /* per connection in flight; 0: 64 */
 	uint64_t max_bytes;		  /* per connection payload in flight; 0: 64 MiB */
 	struct nbd_tls *tls;		  /* NULL: no TLS; borrowed, outlives the server */
+	unsigned handshake_timeout;	  /* seconds from accept to transmission; 0: 10 */
+	unsigned max_connections;	  /* open at once over all threads; 0: 256 */
 	const struct nbd_thread_ops *ops; /* required */
 	void *ctx;			  /* passed to ops */
 };
