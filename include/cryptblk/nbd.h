@@ -83,6 +83,7 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, const char *
 
 /* Serve an already connected stream socket (a socketpair end in tests, a
  * socket from elsewhere). The server owns `fd` from now on, also on error.
+ * Returns -EMFILE (and closes `fd`) when max_connections are open.
  * Safe to call from any thread. */
 int nbd_server_add_fd(struct nbd_server *srv, int fd);
 

@@ -35,9 +35,10 @@ import struct
 from nbdraw import *
 
 path, pid = env_server()
-# Each stalled client may hold its request caps (64 requests, 64 MiB of
-# payload) and each worker keeps up to 96 MiB of buffers for reuse.
-h = Harness(path, pid, rss_limit_kib=vmrss_kib(pid) + 320 * 1024)
+# The bound by design: each of the two stalled clients holds at most its
+# caps (64 MiB of payload, plus one request of 32 MiB over), and each of the
+# two workers keeps at most 96 MiB of buffers for reuse.
+h = Harness(path, pid, rss_limit_kib=vmrss_kib(pid) + (2 * 97 + 2 * 96 + 8) * 1024)
 SIZE = 4 * 1024 * 1024
 MAX_PAYLOAD = 32 * 1024 * 1024
 
@@ -172,7 +173,8 @@ def stalled_clients():
     other = session()
     still_serving(other)
     other.close()
-    print("  stalled clients: server VmRSS %d KiB" % vmrss_kib(pid))
+    rss = h.sample()
+    print("  %d stalled clients: server VmRSS %d KiB" % (len(stalled), rss))
     for c in stalled:
         c.close()
 
@@ -189,7 +191,7 @@ def thousand_connections():
         held.append(c)
     for c in held:
         c.greeting()
-    print("  1000 connections open: server VmRSS %d KiB" % vmrss_kib(pid))
+    print("  1000 connections open: server VmRSS %d KiB" % h.sample())
     for c in held:
         c.close()
 

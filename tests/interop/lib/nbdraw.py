@@ -202,6 +202,13 @@ class Harness:
                              text=True, timeout=10)
         assert out.returncode == 0, "nbdinfo failed: " + out.stderr
 
+    def sample(self):
+        """VmRSS now, in the middle of a case; counted in the peak."""
+        rss = vmrss_kib(self.pid)
+        self.peak = max(self.peak, rss)
+        assert rss <= self.limit, "VmRSS %d KiB over the limit %d KiB" % (rss, self.limit)
+        return rss
+
     def case(self, name, fn):
         t = time.monotonic()
         fn()
