@@ -190,9 +190,9 @@ class Harness:
     """Runs hostile cases against one server; after each checks that a
     normal client (nbdinfo) still works at once and prints VmRSS."""
 
-    def __init__(self, path, pid, rss_limit_kib):
+    def __init__(self, path, pid, rss_limit_kib, uri=None):
         self.path, self.pid, self.limit = path, pid, rss_limit_kib
-        self.uri = "nbd+unix:///?socket=" + path
+        self.uri = uri or "nbd+unix:///?socket=" + path
         self.start_rss = vmrss_kib(pid)
         self.peak = self.start_rss
         self.cases = 0
