@@ -285,10 +285,11 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: give one of --nbd and --ublk");
 		return -EINVAL;
 	}
-	if (o->ublk && (o->export_name || o->description || o->insecure || o->tls.cert_file ||
-			o->tls.key_file || o->tls.ca_file)) {
-		cli_error("serve: --export-name, --description, --insecure-plaintext and --tls-* "
-			  "are for --nbd");
+	if (o->ublk &&
+	    (o->export_name || o->description || o->insecure || o->tls.cert_file ||
+	     o->tls.key_file || o->tls.ca_file || o->handshake_timeout || o->max_connections)) {
+		cli_error("serve: --export-name, --description, --insecure-plaintext, "
+			  "--handshake-timeout, --max-connections and --tls-* are for --nbd");
 		return -EINVAL;
 	}
 	if (o->nbd && (o->queue_depth || o->ublk_copy != UBLK_COPY_AUTO)) {

@@ -18,6 +18,17 @@ for bad in "--handshake-timeout 0" "--handshake-timeout x" "--handshake-timeout 
 	[ "$rc" -ne 0 ] || { echo "serve accepted $bad" >&2; exit 1; }
 	grep -q -- "${bad%% *}" "$TMP/err" || { echo "no message naming $bad:" >&2; cat "$TMP/err" >&2; exit 1; }
 done
+for flag in "--handshake-timeout 5" "--max-connections 5"; do
+	rc=0
+	# shellcheck disable=SC2086 # word splitting of $flag is wanted
+	"$CRYPTBLK" serve "$TMP/img" --key-file "$TMP/key" --ublk $flag </dev/null >/dev/null \
+		2>"$TMP/err" || rc=$?
+	if [ "$rc" -eq 0 ] || ! grep -q 'are for --nbd' "$TMP/err"; then
+		echo "serve --ublk accepted $flag" >&2
+		cat "$TMP/err" >&2
+		exit 1
+	fi
+done
 
 SOCK="$TMP/nbd.sock"
 "$CRYPTBLK" serve "$TMP/img" --key-file "$TMP/key" --nbd "unix:$SOCK" --threads 2 \

@@ -258,7 +258,6 @@ void nbd_conn_maybe_close(struct nbd_conn *c)
 int nbd_conn_start(struct nbd_worker *w, int fd)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
-
 	struct timespec now;
 
 	if (!c) {
