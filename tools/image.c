@@ -213,7 +213,7 @@ int image_serve_threads(const char *name, const struct backend *be, unsigned req
 			unsigned *out)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	bool one = image_is_uri(name) && !backend_nbd_multi_conn(be);
+	bool one = !backend_nbd_multi_conn(be);
 
 	if (one && requested > 1) {
 		cli_error("serve: %s: the remote does not allow multi-conn (a flush on one "

@@ -85,7 +85,8 @@ enum backend_nbd_flags {
 int backend_nbd_open(const char *uri, unsigned flags, unsigned reconnect_timeout_s,
 		     struct backend **out);
 /* Whether several loops (connections) may share the backend: the remote
- * promised that a flush on one connection covers writes on every other. */
+ * promised that a flush on one connection covers writes on every other.
+ * True for backends that are not remote. */
 bool backend_nbd_multi_conn(const struct backend *be);
 /* libnbd's words for the last backend_nbd_open() that failed on this
  * thread ("" when none did). */

@@ -36,13 +36,6 @@ static struct nbd_remote *nbd_remote_of(struct backend *be)
 	return backend_container_of(be, struct nbd_remote, be);
 }
 
-bool backend_nbd_multi_conn(const struct backend *be)
-{
-	const struct nbd_remote *r = backend_container_of(be, const struct nbd_remote, be);
-
-	return r->multi_conn;
-}
-
 struct nbd_handle *nbd_remote_handle_new(const struct nbd_remote *r)
 {
 	struct nbd_handle *h = nbd_create();
@@ -217,6 +210,14 @@ static const struct backend_ops nbd_remote_ops = {
     .close = nbd_remote_close,
     .detach = nbd_remote_detach,
 };
+
+bool backend_nbd_multi_conn(const struct backend *be)
+{
+	/* Any other backend has no connections to keep coherent. */
+	if (be->ops != &nbd_remote_ops)
+		return true;
+	return backend_container_of(be, const struct nbd_remote, be)->multi_conn;
+}
 
 static void nbd_open_error_set(const char *uri, const char *what)
 {
