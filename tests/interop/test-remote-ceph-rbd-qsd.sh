@@ -6,6 +6,7 @@
 # RBD image holds a LUKS2 header, not the plaintext. Skipped unless Ceph's
 # daemons (ceph-mon, ceph-osd, ceph-common: not in scripts/deps.sh) and
 # qemu's rbd driver are installed.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need ceph-mon ceph-osd ceph rbd monmaptool qemu-storage-daemon nbdcopy cmp python3
 qemu_modules=$(dirname "$(readlink -f "$(command -v qemu-storage-daemon)")")/../lib/x86_64-linux-gnu/qemu

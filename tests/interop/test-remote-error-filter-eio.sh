@@ -4,6 +4,7 @@
 # then a client read fails with EIO, a write in the same moment succeeds,
 # the connection stays up (no reconnect), and once the trigger is gone the
 # same reads return the data written before and during the errors.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need nbdsh
 

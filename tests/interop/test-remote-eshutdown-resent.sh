@@ -4,6 +4,7 @@
 # read is sent again until the remote serves it; the client sees a slow
 # read with the right data, not an error. nbdkit's error filter answers
 # ESHUTDOWN to every read while a trigger file exists (1.5 s here).
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need nbdsh
 

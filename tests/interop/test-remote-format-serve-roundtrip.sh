@@ -5,6 +5,7 @@
 # nbdcopy and fio wrote. The remote holds a real LUKS2 volume (cryptsetup
 # reads its copy) and only ciphertext: the same bytes served from a file
 # copy decrypt to the same plaintext.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need nbdcopy cmp
 

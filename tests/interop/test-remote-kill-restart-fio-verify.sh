@@ -4,6 +4,7 @@
 # fio sees no error, and every write fio was told had completed reads back
 # (crc32c verify). nbdkit's file plugin keeps the data across the restart.
 # Killed once while fio writes and once while it reads back.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 remote_need_fio
 

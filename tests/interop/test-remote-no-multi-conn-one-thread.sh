@@ -4,6 +4,7 @@
 # connection: asking for more threads is refused before serving, the
 # default serves, and data round-trips with a flush. With multi-conn the
 # same request for two threads opens two connections to the remote.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need nbdcopy nbdinfo cmp
 

@@ -7,6 +7,7 @@
 # each; a busy machine gets up to five tries: at depth 32 the CPU of three
 # processes (fio, cryptblk, nbdkit), not the delay, can become the limit
 # when other jobs share the two cores.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 remote_need_fio
 nbd_need python3

@@ -4,6 +4,7 @@
 # client's connection to cryptblk stays up; reconnection goes on in the
 # background, and once the remote is back the same client reads the data
 # that was written and flushed before the remote died.
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need nbdsh
 
@@ -52,7 +53,7 @@ while read -r what <"$TMP/step"; do
 	kill) remote_kill ;;
 	restart) remote_start ;;
 	esac
-	echo done >"$TMP/ack"
+	echo ok >"$TMP/ack"
 	[ "$what" = restart ] && break
 done
 wait "$client" || fail "client: $(cat "$TMP/nbdsh.out")"

@@ -3,6 +3,7 @@
 # requires TLS on TCP; cryptblk formats and serves over nbds:// and the data
 # round-trips; the same remote refuses plain nbd:// and a wrong key, and the
 # command says so in one line and exits 4 (no such device).
+# shellcheck disable=SC2119 # remote_format and remote_serve take optional arguments
 . "$SRCDIR/tests/interop/lib/remote.sh"
 nbd_need nbdcopy cmp python3 od
 if ! nbdkit --dump-config | grep -q '^tls=yes'; then
