@@ -54,6 +54,8 @@ void loop_prep_send(struct loop_op *op, int fd, const void *buf, uint32_t len, i
 void loop_prep_accept(struct loop_op *op, int fd);
 void loop_prep_timeout(struct loop_op *op, struct __kernel_timespec *ts);
 void loop_prep_cancel(struct loop_op *op, struct loop_op *target);
+/* Completes on the next turn with res 0: a way to call op->done later. */
+void loop_prep_nop(struct loop_op *op);
 
 /* Progress functions run after every CQE batch, in registration order. */
 int loop_progress_add(struct loop *loop, loop_progress_fn fn, void *ctx);

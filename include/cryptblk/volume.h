@@ -65,6 +65,8 @@ struct volume_req {
 	uint32_t chunks_left;
 	int error;
 	struct volume *vol;
+	uint64_t cursor;	 /* bytes split off into chunks so far */
+	struct volume_req *next; /* the pipeline's queue of requests to split */
 };
 
 struct volume;

@@ -59,3 +59,8 @@ void loop_prep_cancel(struct loop_op *op, struct loop_op *target)
 {
 	io_uring_prep_cancel(loop_op_sqe(op), target, 0);
 }
+
+void loop_prep_nop(struct loop_op *op)
+{
+	io_uring_prep_nop(loop_op_sqe(op));
+}

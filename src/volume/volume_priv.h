@@ -1,0 +1,70 @@
+/* Inside the volume pipeline: the volume, its chunks and the sector math.
+ * Not part of the public contract. */
+#ifndef CRYPTBLK_VOLUME_PRIV_H
+#define CRYPTBLK_VOLUME_PRIV_H
+
+#include <cryptblk/volume.h>
+
+/* Chunks in flight per volume. Each write or zero chunk holds a bounce
+ * buffer of up to VOLUME_CHUNK_MAX bytes, so this bounds the pipeline's
+ * memory (32 MiB) however large the requests; requests beyond it wait in
+ * order. */
+#define VOLUME_CHUNKS_INFLIGHT_MAX 256u
+
+/* A hole punch carries no data and needs no crypto job: it is split only
+ * because backend_io lengths are 32-bit. */
+#define VOLUME_PUNCH_CHUNK_MAX (1u << 30)
+
+/* req->cursor once the request has left the queue (every chunk issued). */
+#define VOLUME_REQ_ISSUED UINT64_MAX
+
+enum volume_chunk_kind {
+	VOLUME_CHUNK_READ,	/* backend read, then decrypt in place */
+	VOLUME_CHUNK_WRITE,	/* encrypt into the bounce buffer, then backend write */
+	VOLUME_CHUNK_PUNCH,	/* backend discard */
+	VOLUME_CHUNK_FLUSH,	/* backend flush for a FLUSH request */
+	VOLUME_CHUNK_FUA_FLUSH, /* backend flush after the data of a FUA request */
+};
+
+struct volume_chunk {
+	struct volume *vol;
+	struct volume_req *req;
+	uint8_t kind;	 /* enum volume_chunk_kind */
+	uint64_t offset; /* plaintext offset of the chunk */
+	uint32_t len;
+	uint8_t *bounce; /* ciphertext of a write chunk; NULL otherwise */
+	struct crypto_job job;
+	struct backend_io io;
+	struct volume_chunk *next_free;
+};
+
+struct volume {
+	struct backend *be;
+	struct crypto_engine *engine;
+	struct loop *loop;
+	struct volume_layout layout;
+	uint8_t *zeros; /* VOLUME_CHUNK_MAX bytes of plaintext zeros, shared */
+	unsigned reqs_inflight;
+	unsigned chunks_inflight;
+	struct volume_req *queue_head, *queue_tail;
+	struct volume_chunk *free_chunks;
+};
+
+/* sector.c: layout and request validation, chunk sizes. */
+int volume_layout_check(const struct volume_layout *layout, const struct backend *be);
+int volume_req_check(const struct volume_layout *layout, bool read_only,
+		     const struct volume_req *req);
+bool volume_req_punches(const struct volume *vol, const struct volume_req *req);
+uint64_t volume_req_issue_len(const struct volume *vol, const struct volume_req *req);
+uint32_t volume_chunk_len(const struct volume *vol, const struct volume_req *req);
+
+/* chunk.c: one chunk's life, from issue to its finish. */
+void volume_chunk_issue(struct volume *vol, struct volume_req *req);
+void volume_chunk_issue_fua(struct volume *vol, struct volume_req *req);
+void volume_chunks_free(struct volume *vol);
+
+/* volume.c: a request whose chunks all finished. */
+void volume_req_settle(struct volume_req *req);
+void volume_req_complete(struct volume_req *req);
+
+#endif
