@@ -12,7 +12,7 @@
 
 /* Bits of the control byte that leads the image targets' inputs. */
 #define FUZZ_CTL_SIZE_MASK 0x07 /* index into fuzz_dev_size()'s table */
-#define FUZZ_CTL_UNLOCK	   0x80 /* try the passphrase when costs allow */
+#define FUZZ_CTL_UNLOCK	   0x80 /* luks1: try the passphrase when costs allow */
 
 /* The passphrase the seed images were made with. */
 #define FUZZ_PASSPHRASE "fuzz"

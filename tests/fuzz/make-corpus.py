@@ -7,9 +7,11 @@ Makes small volumes with cryptsetup, qemu-img and `cryptblk format` (cheap
 KDF costs, passphrase "fuzz"), keeps only their header bytes, and adds a few
 damaged variants. The image targets (luks2_bin, luks1) take a control byte
 first: bits 0-2 pick the device size, 0x08/0x10 ask luks2_bin to fix the
-primary/secondary checksums, 0x80 tries the passphrase (helper_luks.h).
+primary/secondary checksums, 0x80 lets luks1 try the passphrase.
 Keyslot material is left out to keep the corpus small: unlocking runs over
-zeros and ends in "no key", after the KDF, decryption and AF merge.
+zeros and ends in "no key", after the KDF, decryption and AF merge. An
+unlock attempt costs about 15 ms in the instrumented build, so luks2_bin
+never tries (luks2_json does, for the valid texts) and few luks1 seeds ask.
 """
 import hashlib
 import json
@@ -107,17 +109,17 @@ def main():
         cb = luks2_pair(m.cryptblk_format("--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
                                           "1000", "--sector-size", "512"))
         b = seeds["luks2_bin"]
-        b["cryptsetup-pbkdf2"] = bytes([SIZE_32M | UNLOCK]) + cs
-        b["cryptsetup-argon2id-2slots-token"] = bytes([SIZE_32M | UNLOCK]) + argon
-        b["cryptsetup-hdr32k-fixed-offset"] = bytes([SIZE_16M4K | UNLOCK]) + big
+        b["cryptsetup-pbkdf2"] = bytes([SIZE_32M]) + cs
+        b["cryptsetup-argon2id-2slots-token"] = bytes([SIZE_32M]) + argon
+        b["cryptsetup-hdr32k-fixed-offset"] = bytes([SIZE_16M4K]) + big
         b["cryptblk-format"] = bytes([SIZE_32M]) + cb
         # Damaged pairs: each takes another branch of the copy choice.
         d = bytearray(cs)
         d[BIN_SIZE + 10] ^= 1
-        b["damaged-primary-csum"] = bytes([SIZE_32M | UNLOCK]) + d
+        b["damaged-primary-csum"] = bytes([SIZE_32M]) + d
         d = bytearray(cs)
         d[16 + hdr_size(cs):24 + hdr_size(cs)] = struct.pack(">Q", 7)
-        b["secondary-newer-seqid"] = bytes([SIZE_32M | FIX_SECONDARY | UNLOCK]) + d
+        b["secondary-newer-seqid"] = bytes([SIZE_32M | FIX_SECONDARY]) + d
         d = bytearray(cs)
         d[0:6] = bytes(6)
         b["primary-magic-gone"] = bytes([SIZE_32M]) + d
@@ -128,7 +130,7 @@ def main():
         j["segments"]["0"]["size"] = "1048576"
         j["segments"]["0"]["iv_tweak"] = "18446744073709551615"
         put_json(d, 0, json.dumps(j).encode())
-        b["primary-fixed-size-tweak"] = bytes([SIZE_32M | FIX_PRIMARY | UNLOCK]) + d
+        b["primary-fixed-size-tweak"] = bytes([SIZE_32M | FIX_PRIMARY]) + d
         # JSON texts alone.
         js = seeds["luks2_json"]
         js["cryptsetup-pbkdf2"] = json_text(cs)
@@ -148,7 +150,7 @@ def main():
         l1["cryptsetup"] = bytes([SIZE_2M | UNLOCK]) + head(
             m.cryptsetup("luks1", "--pbkdf-force-iterations", "1000", "--key-size", "256",
                          size="4M"), 592)
-        l1["cryptblk-format"] = bytes([SIZE_OWN | UNLOCK]) + head(
+        l1["cryptblk-format"] = bytes([SIZE_OWN]) + head(
             m.cryptblk_format("--type", "luks1", "--pbkdf-force-iterations", "1000",
                               size="3M"), 592)
         q = m.image("4M")
