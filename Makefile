@@ -1,10 +1,11 @@
 # Thin driver around CMake. `make` builds build/cryptblk; `make test` builds
 # the normal and the sanitizer trees and runs every suite, then fuzzes each
 # target for 30 s; `make fuzz` fuzzes for FUZZ_SECONDS (docs/fuzzing.md);
-# `make run` serves a demo volume (for now: the crypto benchmark).
+# `make run` serves a demo volume over NBD on a unix socket.
 BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
+MAKEFLAGS  += --no-print-directory
 FUZZ_BUILD ?= build/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_JOBS  ?= 2
@@ -26,7 +27,7 @@ deps:
 	@bash scripts/deps.sh
 
 run: deps all
-	$(BUILD)/cryptblk bench crypto
+	CRYPTBLK=$(BUILD)/cryptblk DEMO_DIR=$(BUILD)/demo bash scripts/run-demo.sh
 
 test: deps all $(ASAN_BUILD)/configured format-check
 	cmake --build $(ASAN_BUILD) -j$(JOBS)

@@ -11,7 +11,7 @@ packages=(
 	# fuzz targets: clang and libFuzzer's runtime (with ASan and UBSan)
 	clang libclang-rt-14-dev
 	# peers used by the tests
-	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin fio
+	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin python3-libnbd fio
 	# kernel tests (tests/vm): the guest, its initramfs and what runs in it
 	qemu-system-x86 busybox-static cpio xz-utils kmod dmsetup e2fsprogs nbd-client
 )

@@ -26,5 +26,6 @@ int cmd_test_key(int argc, char **argv);
 int cmd_format(int argc, char **argv);
 int cmd_add_key(int argc, char **argv);
 int cmd_remove_key(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

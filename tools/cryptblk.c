@@ -22,6 +22,10 @@ static const struct command commands[] = {
     {"add-key", cmd_add_key,
      "add-key IMAGE [--key-file FILE] --new-key-file FILE   add a passphrase"},
     {"remove-key", cmd_remove_key, "remove-key IMAGE [--key-file FILE]   remove a passphrase"},
+    {"serve", cmd_serve,
+     "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto openssl|threads[:N]] "
+     "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD]   serve the "
+     "plaintext over NBD"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `cryptblk serve` refuses a malformed --nbd or an unknown --crypto with
+# exit 1 before it asks for a passphrase, and a wrong passphrase with 2.
+. "$SRCDIR/tests/interop/lib/nbd-server.sh"
+nbd_need_serve
+
+nbd_luks_image "$TMP/img" $((1024 * 1024)) 512
+expect() {
+	local want=$1 pattern=$2 rc=0
+	shift 2
+	"$CRYPTBLK" serve "$TMP/img" "$@" </dev/null 2>"$TMP/err" || rc=$?
+	[ "$rc" -eq "$want" ] || { echo "serve $*: exit $rc, not $want" >&2; exit 1; }
+	grep -q -- "$pattern" "$TMP/err" || { cat "$TMP/err" >&2; exit 1; }
+	! grep -qi passphrase "$TMP/err" || [ "$want" -eq 2 ]
+}
+expect 1 'not unix:PATH or tcp:HOST:PORT' --nbd "sock:$TMP/s"
+expect 1 'no port' --nbd tcp:localhost
+expect 1 'crypto nope' --nbd "unix:$TMP/s" --crypto nope
+expect 1 'usage' --nbd "unix:$TMP/s" extra-argument
+printf 'not the passphrase' >"$TMP/wrong"
+expect 2 '' --key-file "$TMP/wrong" --nbd "unix:$TMP/s"
+[ ! -e "$TMP/s" ]
+echo ok
