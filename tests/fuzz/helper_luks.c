@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +24,6 @@
 #define CAP_DIGEST_ITER 1000
 #define JSON_AREA_MAX	(4u << 20)
 #define LAYOUT_PROBES	7
-
-void fuzz_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("fuzz: invariant broken: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	abort();
-}
 
 static int image_read(void *priv, void *buf, size_t len, uint64_t off)
 {

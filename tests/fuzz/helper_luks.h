@@ -5,6 +5,8 @@
 #ifndef CRYPTBLK_FUZZ_HELPER_LUKS_H
 #define CRYPTBLK_FUZZ_HELPER_LUKS_H
 
+#include "helper_fuzz.h"
+
 #include <cryptblk/luks.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,8 +36,5 @@ uint64_t fuzz_dev_size(unsigned choice, size_t len);
  * the invariants below, and with `unlock` try FUZZ_PASSPHRASE if every KDF
  * and digest cost is within the fuzzing caps. A broken invariant aborts. */
 void fuzz_luks_exercise(const struct luks_io *io, bool unlock);
-
-/* Report a broken invariant and abort, so libFuzzer keeps the input. */
-void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

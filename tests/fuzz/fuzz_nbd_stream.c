@@ -1,0 +1,163 @@
+/* libFuzzer target: a whole NBD connection, as a client's byte stream:
+ * client flags, option framing and options, then requests and write
+ * payloads, all parsed by the server's handshake and transmission code.
+ *
+ * Input: one control byte (bit 0 4096-byte sectors instead of 512, bit 1
+ * read-only export, bit 2 small in-flight caps: 2 requests, 64 KiB, bit 3 a
+ * volume that fails some requests with EIO), then
+ * the bytes the client sends. The server (one worker thread, an export of
+ * 1 MiB in memory, nbd_memvolume.h) is made once per configuration and
+ * reused; each input is one new connection over a socketpair. The target
+ * writes the input while reading and discarding the replies, closes its
+ * sending side, and waits for the server to close the connection.
+ *
+ * Checks: the greeting's magics; every request the server passes to the
+ * volume is aligned, inside the export and allowed (nbd_memvolume.h); the
+ * server closes the connection within 5 s of the client's end of input and
+ * finishes the connection's volume requests. Run libFuzzer with
+ * -close_fd_mask=2 (fuzz_nbd_stream.flags): the server logs one line per
+ * closed connection on stderr. */
+#include "helper_fuzz.h"
+#include "nbd_memvolume.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXPORT_SIZE (1u << 20)
+#define CONFIGS	    16
+#define WAIT_MS	    5000
+#define GREETING    "NBDMAGICIHAVEOPT"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct memstore stores[CONFIGS];
+static struct nbd_server *servers[CONFIGS];
+
+static void servers_destroy(void)
+{
+	for (int i = 0; i < CONFIGS; i++) {
+		if (!servers[i])
+			continue;
+		if (nbd_server_destroy(servers[i]))
+			fuzz_fail("nbd: server %d ended with an error", i);
+		free(stores[i].data);
+	}
+}
+
+static struct nbd_server *server_get(unsigned config)
+{
+	struct memstore *st = &stores[config];
+	struct nbd_server_config cfg = {
+	    .export_name = "fuzz",
+	    .description = "fuzzed export",
+	    .read_only = config & 2,
+	    .threads = 1,
+	    .max_requests = config & 4 ? 2 : 0,
+	    .max_bytes = config & 4 ? 64 * 1024 : 0,
+	    .ops = &memvol_ops,
+	    .ctx = st,
+	};
+	static bool registered;
+	int rc;
+
+	if (servers[config])
+		return servers[config];
+	st->data = calloc(1, EXPORT_SIZE);
+	if (!st->data)
+		fuzz_fail("nbd: out of memory for the export");
+	st->size = EXPORT_SIZE;
+	st->sector = config & 1 ? 4096 : 512;
+	st->read_only = config & 2;
+	st->failing = config & 8;
+	rc = nbd_server_create(&cfg, &servers[config]);
+	if (rc)
+		fuzz_fail("nbd: server could not start: %s", strerror(-rc));
+	if (!registered)
+		atexit(servers_destroy);
+	registered = true;
+	return servers[config];
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Send `data`, read until the server closes; the first bytes must be the
+ * greeting. */
+static void converse(int fd, const uint8_t *data, size_t size)
+{
+	uint8_t buf[65536], greeting[16];
+	size_t sent = 0, got = 0;
+	bool shut = false;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN | (shut ? 0 : POLLOUT)};
+		ssize_t n;
+
+		if (ms_since(&t0) > WAIT_MS)
+			fuzz_fail("nbd: connection still open %d ms after the client's %s", WAIT_MS,
+				  shut ? "end of input" : "first byte");
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			fuzz_fail("nbd: poll: %s", strerror(errno));
+		if (!shut && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+			n = send(fd, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+			if ((n < 0 && errno != EAGAIN) || sent == size) {
+				shutdown(fd, SHUT_WR); /* the server's cue: end of input */
+				shut = true;
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+			}
+		}
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			break;
+		for (ssize_t i = 0; i < n && got < sizeof(greeting); i++)
+			greeting[got++] = buf[i];
+	}
+	if (got < sizeof(greeting) || memcmp(greeting, GREETING, sizeof(greeting)) != 0)
+		fuzz_fail("nbd: greeting missing or wrong (%zu bytes)", got);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct nbd_server *srv;
+	struct timespec t0;
+	int sv[2];
+
+	if (size < 1)
+		return 0;
+	srv = server_get(data[0] % CONFIGS);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		fuzz_fail("nbd: socketpair: %s", strerror(errno));
+	if (nbd_server_add_fd(srv, sv[1]))
+		fuzz_fail("nbd: the server refused a connection");
+	converse(sv[0], data + 1, size - 1);
+	close(sv[0]);
+	/* The server may close (or shut down) the socket before the volume
+	 * has finished the connection's last requests: wait for them, so the
+	 * next input starts on a quiet server. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&stores[data[0] % CONFIGS].inflight)) {
+		if (ms_since(&t0) > WAIT_MS)
+			fuzz_fail("nbd: volume requests still in flight %d ms after the close",
+				  WAIT_MS);
+		sched_yield();
+	}
+	return 0;
+}
