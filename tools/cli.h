@@ -27,5 +27,6 @@ int cmd_format(int argc, char **argv);
 int cmd_add_key(int argc, char **argv);
 int cmd_remove_key(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 
 #endif

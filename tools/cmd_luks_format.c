@@ -98,13 +98,19 @@ static int format_parse(int argc, char **argv, struct format_args *a)
 	return 0;
 }
 
-/* Open (creating a file when --size is given) and grow to --size. */
+/* Open the image if it exists and check --size against it. Nothing is
+ * created or grown yet: a format refused later (wrong confirmation, existing
+ * volume) must leave the file system as it was. *fd_out is -1 when the file
+ * does not exist and --size will create it. */
 static int format_open(const struct format_args *a, int *fd_out)
 {
 	struct stat st;
-	int fd = open(a->image, O_RDWR | O_CLOEXEC | (a->size ? O_CREAT : 0), 0600);
+	int fd = open(a->image, O_RDWR | O_CLOEXEC);
 	int rc = 0;
 
+	*fd_out = -1;
+	if (fd < 0 && errno == ENOENT && a->size)
+		return 0;
 	if (fd < 0) {
 		rc = -errno;
 		cli_error("%s: %s", a->image, strerror(errno));
@@ -115,10 +121,6 @@ static int format_open(const struct format_args *a, int *fd_out)
 			cli_error("%s: already %lld bytes, larger than --size; not shrinking it",
 				  a->image, (long long)st.st_size);
 			rc = -EINVAL;
-		} else if (ftruncate(fd, (off_t)a->size) != 0) {
-			rc = -errno;
-			cli_error("%s: growing to %llu bytes: %s", a->image,
-				  (unsigned long long)a->size, strerror(errno));
 		}
 	} else if (a->size) {
 		cli_error("%s: --size applies to regular files only", a->image);
@@ -130,6 +132,28 @@ static int format_open(const struct format_args *a, int *fd_out)
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+/* Create the file (*created set) or grow it to --size. */
+static int format_grow(const struct format_args *a, int *fd, bool *created)
+{
+	int rc = 0;
+
+	if (*fd < 0) {
+		*fd = open(a->image, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
+		if (*fd < 0) {
+			rc = -errno;
+			cli_error("%s: %s", a->image, strerror(-rc));
+			return rc;
+		}
+		*created = true;
+	}
+	if (a->size && ftruncate(*fd, (off_t)a->size) != 0) {
+		rc = -errno;
+		cli_error("%s: growing to %llu bytes: %s", a->image, (unsigned long long)a->size,
+			  strerror(-rc));
+	}
+	return rc;
 }
 
 /* Overwriting a LUKS volume destroys its data: only with --batch-mode. */
@@ -156,26 +180,37 @@ int cmd_format(int argc, char **argv)
 	struct passphrase pass = {0};
 	struct luks_err err = {{0}};
 	struct luks_io io;
+	bool created = false;
 	int fd = -1, rc;
 
 	if (format_parse(argc, argv, &a))
 		return CLI_EXIT_USAGE;
 	if ((rc = format_open(&a, &fd)))
 		return cli_exit_code(rc);
-	if ((rc = luks_io_init_fd(&io, fd, true))) {
+	if (fd >= 0 && (rc = luks_io_init_fd(&io, fd, true))) {
 		cli_error("%s: %s", a.image, strerror(-rc));
 		goto out;
 	}
-	if ((rc = format_guard(&io, &a)))
+	if (fd >= 0 && (rc = format_guard(&io, &a)))
 		goto out;
 	if ((rc =
 		 passphrase_read(a.key_file, "Enter passphrase for the new volume: ", true, &pass)))
 		goto out;
+	if ((rc = format_grow(&a, &fd, &created)))
+		goto out;
+	if ((rc = luks_io_init_fd(&io, fd, true))) {
+		cli_error("%s: %s", a.image, strerror(-rc));
+		goto out;
+	}
 	rc = luks_format(&io, &a.params, pass.buf, pass.len, &err);
 	if (rc)
 		luks_cli_fail(rc, &err, "format");
 out:
 	passphrase_free(&pass);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	/* A file this run created holds no volume after a failure. */
+	if (rc && created)
+		unlink(a.image);
 	return rc == -EEXIST ? CLI_EXIT_USAGE : cli_exit_code(rc);
 }

@@ -1,4 +1,5 @@
-/* cryptblk serve: unlock a LUKS image and serve its plaintext over NBD.
+/* cryptblk serve: unlock a LUKS image and serve its plaintext over NBD or,
+ * with --ublk, as a block device /dev/ublkbN (cmd_serve_ublk.c).
  *
  * The volume key is unlocked once, copied into one crypto engine per worker
  * thread (each opens its own volume over the shared file backend), and
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "cmd_luks.h"
 #include "passphrase.h"
+#include "serve.h"
 
 #include <cryptblk/backend.h>
 #include <cryptblk/crypto.h>
@@ -30,29 +32,14 @@
 extern char **environ;
 
 static const char serve_usage[] =
-    "usage: cryptblk serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT\n"
-    "       [--crypto openssl|threads[:N]] [--readonly] [--export-name NAME]\n"
-    "       [--description TEXT] [--threads N] [--pid-file FILE] [--run COMMAND]\n"
-    "       [--insecure-plaintext]";
+    "usage: cryptblk serve IMAGE [--key-file FILE] [--crypto openssl|threads[:N]] [--readonly]\n"
+    "       [--pid-file FILE] [--run COMMAND]\n"
+    "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
+    "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
+    "             [--insecure-plaintext]\n"
+    "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]";
 
-struct serve_opts {
-	const char *image, *key_file, *nbd, *crypto, *export_name, *description;
-	const char *pid_file, *run;
-	bool read_only, insecure;
-	unsigned threads;
-};
-
-/* What every worker thread needs to open its volume. */
-struct serve_ctx {
-	const char *crypto_spec;
-	struct backend *be;
-	struct volume_layout layout;
-	struct luks_key *key; /* until every worker has copied it */
-	struct crypto_engine **engines;
-	unsigned nr_engines;
-};
-
-static int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
+int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
 {
 	struct serve_ctx *sc = ctx;
 	struct crypto_engine *engine = NULL;
@@ -81,7 +68,7 @@ static int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struc
 	return 0;
 }
 
-static void serve_volume_close(void *ctx, unsigned index, struct volume *vol)
+void serve_volume_close(void *ctx, unsigned index, struct volume *vol)
 {
 	struct serve_ctx *sc = ctx;
 
@@ -128,6 +115,7 @@ static int serve_listen(struct nbd_server *srv, const struct serve_opts *o, char
 			size_t uri_len, const char **unix_path)
 {
 	const char *name = o->export_name ? o->export_name : "";
+	const char *s = o->tls.cert_file ? "s" : ""; /* nbds:// means TLS */
 	char host[256];
 	const char *port;
 	size_t hlen;
@@ -135,7 +123,7 @@ static int serve_listen(struct nbd_server *srv, const struct serve_opts *o, char
 	*unix_path = NULL;
 	if (!strncmp(o->nbd, "unix:", 5) && o->nbd[5]) {
 		*unix_path = o->nbd + 5;
-		snprintf(uri, uri_len, "nbd+unix:///%s?socket=%s", name, *unix_path);
+		snprintf(uri, uri_len, "nbd%s+unix:///%s?socket=%s", s, name, *unix_path);
 		return nbd_server_listen_unix(srv, *unix_path);
 	}
 	if (strncmp(o->nbd, "tcp:", 4) || !(port = strrchr(o->nbd + 4, ':')) || !port[1]) {
@@ -153,12 +141,12 @@ static int serve_listen(struct nbd_server *srv, const struct serve_opts *o, char
 		memmove(host, host + 1, hlen - 2);
 		host[hlen - 2] = '\0';
 	}
-	snprintf(uri, uri_len, strchr(host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
+	snprintf(uri, uri_len, strchr(host, ':') ? "nbd%s://[%s]:%s/%s" : "nbd%s://%s:%s/%s", s,
 		 host[0] ? host : "localhost", port + 1, name);
 	return nbd_server_listen_tcp(srv, host, port + 1, o->insecure);
 }
 
-static int serve_write_pid_file(const char *path)
+int serve_write_pid_file(const char *path)
 {
 	char tmp[4096];
 	FILE *f;
@@ -182,46 +170,53 @@ static int serve_write_pid_file(const char *path)
 	return ret;
 }
 
-struct serve_child {
-	pid_t pid;
-	int pidfd;
-	struct nbd_server *srv;
-};
-
 static void serve_child_exited(void *ctx)
 {
 	struct serve_child *ch = ctx;
 
-	nbd_server_stop(ch->srv);
+	ch->stop(ch->srv);
 }
 
-/* Run `cmd` through /bin/sh with $uri and $unixsocket set, signals back at
- * their defaults; the server stops when it exits. */
-static int serve_run_start(struct serve_child *ch, const char *cmd, const char *uri,
-			   const char *unix_path)
+/* Is `entry` ("NAME=VALUE") one of the variables in `env`? */
+static bool serve_env_replaced(const char *entry, const char *const *env)
+{
+	for (; *env; env++) {
+		size_t n = strcspn(*env, "=");
+
+		if (!strncmp(entry, *env, n) && entry[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* Run `cmd` through /bin/sh with the variables of `env` ("NAME=VALUE",
+ * NULL-terminated) set and those named bare ("NAME") removed, signals back
+ * at their defaults; the server stops when it exits. */
+int serve_run_start(struct serve_child *ch, const char *cmd, const char *const *env,
+		    int (*watch)(void *srv, int fd, void (*fn)(void *ctx), void *ctx))
 {
 	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-	char **envp = NULL, *uri_env = NULL, *sock_env = NULL;
+	char **envp = NULL;
 	posix_spawnattr_t attr;
 	sigset_t none, dfl;
-	size_t n = 0, k = 0;
+	size_t n = 0, extra = 0, k = 0;
 	int ret;
 
 	while (environ[n])
 		n++;
-	envp = calloc(n + 3, sizeof(*envp));
-	if (!envp || asprintf(&uri_env, "uri=%s", uri) < 0 ||
-	    asprintf(&sock_env, "unixsocket=%s", unix_path ? unix_path : "") < 0) {
+	while (env[extra])
+		extra++;
+	envp = calloc(n + extra + 1, sizeof(*envp));
+	if (!envp) {
 		ret = -ENOMEM;
-		uri_env = sock_env = NULL;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "uri=", 4) && strncmp(environ[i], "unixsocket=", 11))
+		if (!serve_env_replaced(environ[i], env))
 			envp[k++] = environ[i];
-	envp[k++] = uri_env;
-	if (unix_path)
-		envp[k++] = sock_env;
+	for (size_t i = 0; i < extra; i++)
+		if (strchr(env[i], '='))
+			envp[k++] = (char *)env[i];
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGINT);
@@ -242,17 +237,25 @@ static int serve_run_start(struct serve_child *ch, const char *cmd, const char *
 		cli_error("serve: --run: pidfd_open: %s", strerror(-ret));
 		goto out;
 	}
-	ret = nbd_server_watch_fd(ch->srv, ch->pidfd, serve_child_exited, ch);
+	ret = watch(ch->srv, ch->pidfd, serve_child_exited, ch);
 out:
-	free(uri_env);
-	free(sock_env);
 	free(envp);
 	return ret;
 }
 
+static void serve_nbd_stop(void *srv)
+{
+	nbd_server_stop(srv);
+}
+
+static int serve_nbd_watch(void *srv, int fd, void (*fn)(void *ctx), void *ctx)
+{
+	return nbd_server_watch_fd(srv, fd, fn, ctx);
+}
+
 /* Wait for the command (ending it if the server stopped first) and turn
  * its fate into our exit code. */
-static int serve_run_finish(struct serve_child *ch)
+int serve_run_finish(struct serve_child *ch)
 {
 	int status = 0;
 
@@ -278,6 +281,22 @@ static int serve_check_early(const struct serve_opts *o)
 	const char *colon;
 	int ret;
 
+	if (!o->nbd == !o->ublk) {
+		cli_error("serve: give one of --nbd and --ublk");
+		return -EINVAL;
+	}
+	if (o->ublk && (o->export_name || o->description || o->insecure || o->tls.cert_file ||
+			o->tls.key_file || o->tls.ca_file)) {
+		cli_error("serve: --export-name, --description, --insecure-plaintext and --tls-* "
+			  "are for --nbd");
+		return -EINVAL;
+	}
+	if (o->nbd && (o->queue_depth || o->ublk_copy != UBLK_COPY_AUTO)) {
+		cli_error("serve: --queue-depth and --ublk-copy are for --ublk");
+		return -EINVAL;
+	}
+	if (o->ublk)
+		goto engine;
 	if (strncmp(o->nbd, "unix:", 5) && strncmp(o->nbd, "tcp:", 4)) {
 		cli_error("serve: --nbd %s: not unix:PATH or tcp:HOST:PORT", o->nbd);
 		return -EINVAL;
@@ -287,6 +306,11 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: --nbd %s: no port", o->nbd);
 		return -EINVAL;
 	}
+engine:
+	if (!o->tls.cert_file != !o->tls.key_file || (o->tls.ca_file && !o->tls.cert_file)) {
+		cli_error("serve: --tls-cert and --tls-key go together; --tls-ca needs both");
+		return -EINVAL;
+	}
 	ret = crypto_engine_open(o->crypto, &engine);
 	if (ret < 0) {
 		cli_error("serve: --crypto %s: %s", o->crypto, strerror(-ret));
@@ -294,6 +318,50 @@ static int serve_check_early(const struct serve_opts *o)
 	}
 	crypto_engine_close(engine);
 	return 0;
+}
+
+/* The options of --ublk. --queues is --threads by another name: one
+ * thread per queue. */
+static int serve_parse_ublk(int opt, const char *arg, struct serve_opts *o)
+{
+	uint32_t v;
+
+	switch (opt) {
+	case 'u':
+		o->ublk = true;
+		if (arg && (luks_cli_parse_u32(arg, &v) || v > (1u << 20))) {
+			cli_error("serve: --ublk=%s: not a device number", arg);
+			return -EINVAL;
+		}
+		o->ublk_id = arg ? (int)v : -1;
+		return 0;
+	case 'q':
+		if (luks_cli_parse_u32(arg, &v) || v == 0 || v > 1024) {
+			cli_error("serve: --queues %s: not a number from 1 to 1024", arg);
+			return -EINVAL;
+		}
+		o->threads = v;
+		return 0;
+	case 'Q':
+		if (luks_cli_parse_u32(arg, &v) || v == 0 || v > 4096) {
+			cli_error("serve: --queue-depth %s: not a number from 1 to 4096", arg);
+			return -EINVAL;
+		}
+		o->queue_depth = v;
+		return 0;
+	default:
+		if (!strcmp(arg, "auto"))
+			o->ublk_copy = UBLK_COPY_AUTO;
+		else if (!strcmp(arg, "user"))
+			o->ublk_copy = UBLK_COPY_USER;
+		else if (!strcmp(arg, "buffer"))
+			o->ublk_copy = UBLK_COPY_BUFFER;
+		else {
+			cli_error("serve: --ublk-copy %s: not auto, user or buffer", arg);
+			return -EINVAL;
+		}
+		return 0;
+	}
 }
 
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
@@ -308,14 +376,29 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"pid-file", required_argument, NULL, 'p'},
 					     {"run", required_argument, NULL, 'R'},
 					     {"insecure-plaintext", no_argument, NULL, 'I'},
+					     {"ublk", optional_argument, NULL, 'u'},
+					     {"queues", required_argument, NULL, 'q'},
+					     {"queue-depth", required_argument, NULL, 'Q'},
+					     {"ublk-copy", required_argument, NULL, 'C'},
+					     {"tls-cert", required_argument, NULL, 'T'},
+					     {"tls-key", required_argument, NULL, 'K'},
+					     {"tls-ca", required_argument, NULL, 'A'},
 					     {0}};
 	uint32_t v;
 	int opt;
 
 	memset(o, 0, sizeof(*o));
 	o->crypto = "openssl";
+	o->ublk_id = -1;
 	while ((opt = getopt_long(argc, argv, "d:r", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'u':
+		case 'q':
+		case 'Q':
+		case 'C':
+			if (serve_parse_ublk(opt, optarg, o) < 0)
+				return -EINVAL;
+			break;
 		case 'd':
 			o->key_file = optarg;
 			break;
@@ -343,6 +426,15 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		case 'I':
 			o->insecure = true;
 			break;
+		case 'T':
+			o->tls.cert_file = optarg;
+			break;
+		case 'K':
+			o->tls.key_file = optarg;
+			break;
+		case 'A':
+			o->tls.ca_file = optarg;
+			break;
 		case 't':
 			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
 				cli_error("serve: --threads %s: not a number from 1 to 1024",
@@ -356,7 +448,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (optind + 1 != argc || !o->nbd) {
+	if (optind + 1 != argc || (!o->nbd && !o->ublk)) {
 		cli_error("%s", serve_usage);
 		return -EINVAL;
 	}
@@ -365,17 +457,19 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 }
 
 /* Everything after the key is known: server, listener, pid file, command. */
-static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, const sigset_t *sigs)
+static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, struct nbd_tls *tls,
+		      const sigset_t *sigs)
 {
 	struct nbd_server_config cfg = {
 	    .export_name = o->export_name,
 	    .description = o->description,
 	    .read_only = o->read_only,
 	    .threads = o->threads,
+	    .tls = tls,
 	    .ops = &serve_thread_ops,
 	    .ctx = sc,
 	};
-	struct serve_child child = {.pid = -1, .pidfd = -1};
+	struct serve_child child = {.pid = -1, .pidfd = -1, .stop = serve_nbd_stop};
 	struct nbd_server *srv = NULL;
 	const char *unix_path;
 	char uri[4400];
@@ -398,8 +492,13 @@ static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, const si
 			wrote_pid = true;
 	}
 	if (rc == 0 && o->run) {
+		char uri_env[4500], sock_env[4200];
+		const char *env[] = {uri_env, unix_path ? sock_env : "unixsocket", NULL};
+
+		snprintf(uri_env, sizeof(uri_env), "uri=%s", uri);
+		snprintf(sock_env, sizeof(sock_env), "unixsocket=%s", unix_path ? unix_path : "");
 		child.srv = srv;
-		rc = serve_run_start(&child, o->run, uri, unix_path);
+		rc = serve_run_start(&child, o->run, env, serve_nbd_watch);
 	}
 	if (rc == 0)
 		rc = nbd_server_run(srv);
@@ -428,15 +527,22 @@ int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o;
 	struct serve_ctx sc = {0};
+	struct nbd_tls *tls = NULL;
 	sigset_t sigs;
 	long cpus;
 	int rc, ret;
 
 	if (serve_parse(argc, argv, &o) < 0)
 		return CLI_EXIT_USAGE;
+	/* Unusable certificates are refused before the passphrase is asked. */
+	if (o.tls.cert_file) {
+		rc = nbd_tls_create(&o.tls, &tls);
+		if (rc < 0)
+			return rc == -ENOMEM ? CLI_EXIT_NO_MEM : CLI_EXIT_USAGE;
+	}
 	ret = serve_unlock(&o, &sc);
 	if (ret)
-		return ret;
+		goto out;
 	sc.crypto_spec = o.crypto;
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	sc.nr_engines = o.threads ? o.threads : (cpus > 0 ? (unsigned)cpus : 1);
@@ -458,10 +564,11 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	ret = serve_main(&o, &sc, &sigs);
+	ret = o.ublk ? serve_main_ublk(&o, &sc, &sigs) : serve_main(&o, &sc, tls, &sigs);
 out:
 	luks_key_free(sc.key);
 	backend_close(sc.be);
 	free(sc.engines);
+	nbd_tls_free(tls);
 	return ret;
 }

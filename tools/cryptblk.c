@@ -25,7 +25,11 @@ static const struct command commands[] = {
     {"serve", cmd_serve,
      "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto openssl|threads[:N]] "
      "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD]   serve the "
-     "plaintext over NBD"},
+     "plaintext over NBD\n"
+     "  serve IMAGE [--key-file FILE] --ublk[=ID] [--queues N] [--queue-depth N] [--crypto ...] "
+     "[--readonly] [--ublk-copy auto|user|buffer] [--pid-file FILE] [--run CMD]   or as "
+     "/dev/ublkbN"},
+    {"list", cmd_list, "list [--json]   the ublk devices of this host and their servers"},
 };
 
 static void usage(FILE *out)

@@ -87,7 +87,10 @@ static int pp_read_file(const char *path, struct passphrase *p)
 	return rc;
 }
 
-/* One line from the terminal on stdin, echo off; the newline is dropped. */
+/* One line from the terminal on stdin, echo off; the newline is dropped.
+ * Echo goes off before the prompt is shown: whoever answers the prompt at
+ * once must never see the answer echoed, nor have it discarded by the
+ * flush that switching echo off does. */
 static int pp_prompt(const char *prompt, struct passphrase *p)
 {
 	struct termios old, quiet;
@@ -97,10 +100,10 @@ static int pp_prompt(const char *prompt, struct passphrase *p)
 		return -errno;
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-	fputs(prompt, stderr);
-	fflush(stderr);
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0)
 		return -errno;
+	fputs(prompt, stderr);
+	fflush(stderr);
 	rc = pp_read_fd(STDIN_FILENO, true, p);
 	tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 	fputc('\n', stderr);

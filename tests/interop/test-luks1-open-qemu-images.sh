@@ -10,15 +10,7 @@ printf 'qemu secreT' >"$TMP/bad"
 
 check_qemu() { # extra -o options
 	local img="$TMP/q.img"
-	rm -f "$img"
-	# qemu-img calibrates its costs and, here about one run in three, cannot
-	# measure its own CPU time ("Unable to get accurate CPU usage"); such a
-	# failure takes milliseconds, so try again, up to 20 times.
-	for try in $(seq 20); do
-		qemu-img create -q -f luks --object secret,id=sec0,file="$TMP/k" \
-			-o "key-secret=sec0,iter-time=20$1" "$img" 8M && break
-		[ "$try" -lt 20 ] || fail "qemu-img create failed 20 times"
-	done
+	qemu_luks_create "$img" 8M "$TMP/k" "$1"
 	cs_volume_key "$img" "$TMP/k" "$TMP/cs.key"
 	cb_volume_key "$img" "$TMP/k" "$TMP/cb.key" || fail "cryptblk did not open ($1)"
 	cmp -s "$TMP/cs.key" "$TMP/cb.key" || fail "volume keys differ ($1)"

@@ -2,7 +2,8 @@
 # `cryptblk format` refuses what it cannot do, with exit 1 and the file left
 # as it was: too small for the 16 MiB metadata area, an unknown cipher, a
 # 4096-byte sector size the data area does not fit, an existing LUKS volume
-# without --batch-mode, mismatched passphrases from a terminal aside.
+# without --batch-mode; a file that --size created for it is removed again.
+# (Mismatched passphrases from a terminal: test-luks2-prompt-format-verify.)
 . "$(dirname "$0")/lib/luks-common.sh"
 need cryptsetup
 
@@ -29,6 +30,8 @@ expect_refused "$TMP/v.img" "not 256 or 512" --key-size 128
 truncate -s $((17 * 1048576 + 512)) "$TMP/odd.img"
 expect_refused "$TMP/odd.img" 'not a multiple of the sector size 4096' --sector-size 4096
 expect_refused "$TMP/v.img" 'not shrinking' --size 1M
+expect_refused "$TMP/new.img" 'too small' --size 8M
+[ ! -e "$TMP/new.img" ] || fail "a refused format left the file it created"
 cryptsetup luksFormat --type luks2 --batch-mode --key-file "$TMP/k" "${CS_PBKDF2[@]}" "$TMP/v.img"
 expect_refused "$TMP/v.img" 'already holds a LUKS volume'
 "$CRYPTBLK" format "$TMP/v.img" --batch-mode --key-file "$TMP/k" --pbkdf pbkdf2 \

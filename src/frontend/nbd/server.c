@@ -207,11 +207,11 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, const char *
 		return -EINVAL;
 	}
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (!insecure_plaintext && !nbd_addr_is_loopback(ai->ai_addr)) {
+		if (!insecure_plaintext && !srv->cfg.tls && !nbd_addr_is_loopback(ai->ai_addr)) {
 			fprintf(stderr,
-				"cryptblk: nbd: tcp:%s:%s: not a loopback address; NBD here has "
-				"no TLS, so the volume's plaintext would cross the network "
-				"(pass --insecure-plaintext to allow it)\n",
+				"cryptblk: nbd: tcp:%s:%s: not a loopback address; without TLS "
+				"(--tls-cert, --tls-key) the volume's plaintext would cross the "
+				"network (pass --insecure-plaintext to allow it)\n",
 				host ? host : "", port);
 			ret = -EPERM;
 			goto out;
