@@ -4,18 +4,22 @@
  *
  * Input: one control byte (bit 0 read-only export, bit 1 with a
  * description, bit 2 4096-byte sectors, bit 3 export named "" instead of
- * "fuzz", bit 4 client asked for no zeroes), then options, each a
+ * "fuzz", bit 4 client asked for no zeroes, bit 5 the server requires TLS),
+ * then options, each a
  * big-endian u32 option number, a big-endian u16 data length (cut to what
  * is left) and the data. The option framing on the wire (magic, u32 length,
  * limit) is fuzz_nbd_stream's. Options run in order, with the negotiated
- * state carried over, until one ends the handshake.
+ * state carried over, until one ends the handshake; after an accepted
+ * NBD_OPT_STARTTLS the options go on as if TLS were up, as the handshake
+ * does.
  *
  * Every reply stream is checked against the protocol document, written out
  * here independently of the server's wire.h: each option gets replies with
  * the reply magic and its own number, exactly one final reply (ACK or an
  * error) and it comes last; export facts match the export; GO and INFO
  * describe the export before their ACK; a metadata context needs
- * structured replies. */
+ * structured replies; a server that requires TLS answers nothing but
+ * STARTTLS and ABORT before it, and STARTTLS forgets what was negotiated. */
 #include "helper_fuzz.h"
 #include "frontend/nbd/nbd_int.h"
 
@@ -28,8 +32,10 @@
 #define REP_INFO      3u
 #define REP_META      4u
 #define REP_ERR	      (1u << 31)
+#define REP_TLS_REQD  (REP_ERR | 5u)
 #define OPT_EXPORT    1u
 #define OPT_ABORT     2u
+#define OPT_STARTTLS  5u
 #define OPT_INFO      6u
 #define OPT_GO	      7u
 #define OPT_SET_META  10u
@@ -128,17 +134,29 @@ static void export_reply_check(const struct nbd_opt_ctx *ctx, const struct nbd_b
 			fuzz_fail("nbd: NBD_OPT_EXPORT_NAME padding not zero");
 }
 
+/* FORCEDTLS (the spec's name): before TLS, every option but STARTTLS and
+ * ABORT is refused with NBD_REP_ERR_TLS_REQD, EXPORT_NAME by closing. */
+static void before_tls_check(uint32_t option, enum nbd_opt_action act, const struct nbd_buf *out)
+{
+	if (option == OPT_STARTTLS || option == OPT_ABORT)
+		return;
+	if (option == OPT_EXPORT ? act != NBD_OPT_CLOSE
+				 : out->len < 20 || be(out->data + 12, 4) != REP_TLS_REQD)
+		fuzz_fail("nbd: option %u served before TLS on a server that requires it", option);
+}
+
 /* One option; false when it ended the handshake. */
 static bool option_run(struct nbd_opt_ctx *ctx, uint32_t option, const uint8_t *d, uint32_t len)
 {
 	struct nbd_buf out = {0};
+	bool forced = ctx->tls_required && !ctx->tls_active;
 	enum nbd_opt_action act = nbd_option_handle(ctx, option, d, len, &out);
 	bool acked = false, export_info = false;
 
 	if (out.error)
 		fuzz_fail("nbd: option %u: reply buffer error %d", option, out.error);
 	if (act == NBD_OPT_CLOSE) {
-		if (option != OPT_EXPORT || out.len)
+		if (option != OPT_EXPORT || out.len || !ctx->why)
 			fuzz_fail("nbd: option %u closes the connection", option);
 	} else if (act == NBD_OPT_TRANSMIT && option == OPT_EXPORT) {
 		export_reply_check(ctx, &out);
@@ -151,12 +169,21 @@ static bool option_run(struct nbd_opt_ctx *ctx, uint32_t option, const uint8_t *
 		if (act == NBD_OPT_ABORTED && (option != OPT_ABORT || !acked))
 			fuzz_fail("nbd: option %u aborts", option);
 	}
+	if (forced)
+		before_tls_check(option, act, &out);
+	if (act == NBD_OPT_START_TLS) {
+		if (option != OPT_STARTTLS || !acked || !forced)
+			fuzz_fail("nbd: option %u starts TLS", option);
+		if (ctx->structured || ctx->meta_base_allocation)
+			fuzz_fail("nbd: negotiated state survives NBD_OPT_STARTTLS");
+		ctx->tls_active = true;
+	}
 	if (ctx->meta_base_allocation && !ctx->structured)
 		fuzz_fail("nbd: base:allocation selected without structured replies");
 	if (option == OPT_SET_META && !acked && ctx->meta_base_allocation)
 		fuzz_fail("nbd: a failed NBD_OPT_SET_META_CONTEXT left a context selected");
 	nbd_buf_free(&out);
-	return act == NBD_OPT_CONTINUE;
+	return act == NBD_OPT_CONTINUE || act == NBD_OPT_START_TLS;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -171,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.sector_size = data[0] & 4 ? 4096 : 512;
 	ctx.name = data[0] & 8 ? "" : "fuzz";
 	ctx.no_zeroes = data[0] & 16;
+	ctx.tls_required = data[0] & 32;
 	ctx.size = EXPORT_SIZE;
 	while (size - pos >= 6) {
 		uint32_t option = (uint32_t)be(data + pos, 4);

@@ -4,7 +4,8 @@
  *
  * Input: one control byte (bit 0 4096-byte sectors instead of 512, bit 1
  * read-only export, bit 2 small in-flight caps: 2 requests, 64 KiB, bit 3 a
- * volume that fails some requests with EIO), then
+ * volume that fails some requests with EIO, bit 4 a server that requires
+ * TLS, with a self-signed certificate made at start), then
  * the bytes the client sends. The server (one worker thread, an export of
  * 1 MiB in memory, nbd_memvolume.h) is made once per configuration and
  * reused; each input is one new connection over a socketpair. The target
@@ -21,6 +22,10 @@
 #include "nbd_memvolume.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -31,7 +36,7 @@
 #include <unistd.h>
 
 #define EXPORT_SIZE (1u << 20)
-#define CONFIGS	    16
+#define CONFIGS	    32
 #define WAIT_MS	    5000
 #define GREETING    "NBDMAGICIHAVEOPT"
 
@@ -39,6 +44,63 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct memstore stores[CONFIGS];
 static struct nbd_server *servers[CONFIGS];
+static struct nbd_tls *tls;
+
+/* Write a key or a certificate to a new file made from `path`'s template;
+ * *made says whether the file exists (to be removed). */
+static bool pem_write(char *path, bool *made, EVP_PKEY *key, X509 *cert)
+{
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	bool ok = f && (key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
+			    : PEM_write_X509(f, cert));
+
+	if (f)
+		ok = fclose(f) == 0 && ok;
+	else if (fd >= 0)
+		close(fd);
+	*made = fd >= 0;
+	return ok;
+}
+
+/* A throwaway key and self-signed certificate, through files (the only way
+ * nbd_tls_create() takes them), removed at once. */
+static struct nbd_tls *tls_make(void)
+{
+	char cert_path[] = "/tmp/cryptblk-fuzz-cert-XXXXXX";
+	char key_path[] = "/tmp/cryptblk-fuzz-key-XXXXXX";
+	struct nbd_tls_config cfg = {.cert_file = cert_path, .key_file = key_path};
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *cert = X509_new();
+	struct nbd_tls *made = NULL;
+	bool cert_made = false, key_made = false;
+	X509_NAME *name;
+
+	if (!key || !cert)
+		goto out;
+	name = X509_get_subject_name(cert);
+	if (!X509_set_version(cert, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(cert), 1) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(cert), 0) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(cert), 86400L * 365) ||
+	    !X509_set_pubkey(cert, key) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+					(const unsigned char *)"localhost", -1, -1, 0) ||
+	    !X509_set_issuer_name(cert, name) || !X509_sign(cert, key, EVP_sha256()))
+		goto out;
+	if (pem_write(cert_path, &cert_made, NULL, cert) &&
+	    pem_write(key_path, &key_made, key, NULL))
+		nbd_tls_create(&cfg, &made);
+out:
+	if (cert_made)
+		unlink(cert_path);
+	if (key_made)
+		unlink(key_path);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	if (!made)
+		fuzz_fail("nbd: no TLS context for the server");
+	return made;
+}
 
 static void servers_destroy(void)
 {
@@ -49,6 +111,7 @@ static void servers_destroy(void)
 			fuzz_fail("nbd: server %d ended with an error", i);
 		free(stores[i].data);
 	}
+	nbd_tls_free(tls);
 }
 
 static struct nbd_server *server_get(unsigned config)
@@ -69,6 +132,9 @@ static struct nbd_server *server_get(unsigned config)
 
 	if (servers[config])
 		return servers[config];
+	if ((config & 16) && !tls)
+		tls = tls_make();
+	cfg.tls = config & 16 ? tls : NULL;
 	st->data = calloc(1, EXPORT_SIZE);
 	if (!st->data)
 		fuzz_fail("nbd: out of memory for the export");
@@ -79,7 +145,11 @@ static struct nbd_server *server_get(unsigned config)
 	rc = nbd_server_create(&cfg, &servers[config]);
 	if (rc)
 		fuzz_fail("nbd: server could not start: %s", strerror(-rc));
-	if (!registered)
+	/* Servers go before OpenSSL's own exit handler, which must find their
+	 * threads gone: initialise OpenSSL first, so its handler (registered
+	 * at initialisation) runs after ours. Else the threads' OpenSSL state
+	 * outlives OpenSSL and shows up as leaks at exit. */
+	if (!registered && OPENSSL_init_ssl(0, NULL) == 1)
 		atexit(servers_destroy);
 	registered = true;
 	return servers[config];

@@ -5,10 +5,12 @@ usage: make-corpus-nbd.py OUTDIR     (OUTDIR: usually tests/fuzz/corpus)
 
 nbd_options: a control byte, then options as u32 number, u16 length, data.
 nbd_stream: a control byte (bit 0 4096-byte sectors, bit 1 read-only, bit 2
-small in-flight caps, bit 3 a volume failing some requests), then what a client sends: client flags, options with
+small in-flight caps, bit 3 a volume failing some requests, bit 4 TLS
+required), then what a client sends: client flags, options with
 their wire framing, requests and write payloads.
 """
 import os
+import ssl
 import struct
 import sys
 
@@ -49,6 +51,21 @@ def pattern(n):
     return bytes((i * 7 + 3) & 0xFF for i in range(n))
 
 
+def client_hello():
+    """A TLS ClientHello as OpenSSL's client sends it (random parts differ
+    from run to run)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = ctx.wrap_bio(incoming, outgoing, server_side=False)
+    try:
+        conn.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
 def main():
     out = sys.argv[1]
     o = {}
@@ -61,6 +78,11 @@ def main():
         (INFO, go_data(b"nope")), (ABORT, b"")])
     o["export-name"] = bytes([16]) + compact([(EXPORT, NAME)])
     o["export-name-wrong"] = bytes([8]) + compact([(EXPORT, b"other")])
+    o["forced-tls"] = bytes([32]) + compact([
+        (GO, go_data()), (STRUCTURED, b""), (EXPORT, b"x")])
+    o["forced-tls-starttls-go"] = bytes([32 | 2]) + compact([
+        (LIST, b""), (STARTTLS, b""), (STRUCTURED, b""), (STARTTLS, b""),
+        (SET_META, meta_data([b"base:allocation"])), (GO, go_data())])
     o["meta-errors"] = bytes([0]) + compact([
         (SET_META, meta_data([b"base:allocation"])), (STRUCTURED, b""), (STRUCTURED, b""),
         (SET_META, meta_data([b"noprefix"])), (SET_META, meta_data([b"base:allocation"])[:-3]),
@@ -105,6 +127,11 @@ def main():
         req(TRIM, 0, 16384, handle=4),
         req(FLUSH, handle=5),
         req(DISC, handle=6)])
+    s["tls-refusals-then-starttls-hello"] = bytes([16]) + hello + wire([
+        (LIST, b""), (GO, go_data()), (STARTTLS, b"")]) + client_hello()
+    s["tls-starttls-garbage"] = bytes([16 | 1]) + hello + wire([(STARTTLS, b"")]) + bytes(
+        range(256))
+    s["tls-export-name-before-starttls"] = bytes([16]) + hello + wire([(EXPORT, NAME)])
     s["bad-request-magic"] = bytes([0]) + hello + go + b"\0" * 28
     s["write-over-max-payload"] = bytes([0]) + hello + go + req(WRITE, 0, 33 * 1024 * 1024)
     s["bad-option-magic"] = bytes([0]) + hello + b"NOTMAGIC" + struct.pack(">II", GO, 0)
