@@ -36,7 +36,7 @@ static const char serve_usage[] =
     "       [--pid-file FILE] [--run COMMAND]\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
     "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
-    "             [--insecure-plaintext]\n"
+    "             [--insecure-plaintext] [--handshake-timeout SECONDS] [--max-connections N]\n"
     "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]";
 
 int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
@@ -285,10 +285,11 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: give one of --nbd and --ublk");
 		return -EINVAL;
 	}
-	if (o->ublk && (o->export_name || o->description || o->insecure || o->tls.cert_file ||
-			o->tls.key_file || o->tls.ca_file)) {
-		cli_error("serve: --export-name, --description, --insecure-plaintext and --tls-* "
-			  "are for --nbd");
+	if (o->ublk &&
+	    (o->export_name || o->description || o->insecure || o->tls.cert_file ||
+	     o->tls.key_file || o->tls.ca_file || o->handshake_timeout || o->max_connections)) {
+		cli_error("serve: --export-name, --description, --insecure-plaintext, "
+			  "--handshake-timeout, --max-connections and --tls-* are for --nbd");
 		return -EINVAL;
 	}
 	if (o->nbd && (o->queue_depth || o->ublk_copy != UBLK_COPY_AUTO)) {
@@ -383,6 +384,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"tls-cert", required_argument, NULL, 'T'},
 					     {"tls-key", required_argument, NULL, 'K'},
 					     {"tls-ca", required_argument, NULL, 'A'},
+					     {"handshake-timeout", required_argument, NULL, 'H'},
+					     {"max-connections", required_argument, NULL, 'M'},
 					     {0}};
 	uint32_t v;
 	int opt;
@@ -435,6 +438,24 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		case 'A':
 			o->tls.ca_file = optarg;
 			break;
+		case 'H':
+			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 3600) {
+				cli_error("serve: --handshake-timeout %s: not a number of seconds "
+					  "from 1 to 3600",
+					  optarg);
+				return -EINVAL;
+			}
+			o->handshake_timeout = v;
+			break;
+		case 'M':
+			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 65536) {
+				cli_error(
+				    "serve: --max-connections %s: not a number from 1 to 65536",
+				    optarg);
+				return -EINVAL;
+			}
+			o->max_connections = v;
+			break;
 		case 't':
 			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
 				cli_error("serve: --threads %s: not a number from 1 to 1024",
@@ -465,6 +486,8 @@ static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, struct n
 	    .description = o->description,
 	    .read_only = o->read_only,
 	    .threads = o->threads,
+	    .handshake_timeout = o->handshake_timeout,
+	    .max_connections = o->max_connections,
 	    .tls = tls,
 	    .ops = &serve_thread_ops,
 	    .ctx = sc,

@@ -58,6 +58,8 @@ struct nbd_server_config {
 	unsigned max_requests;		  /* per connection in flight; 0: 64 */
 	uint64_t max_bytes;		  /* per connection payload in flight; 0: 64 MiB */
 	struct nbd_tls *tls;		  /* NULL: no TLS; borrowed, outlives the server */
+	unsigned handshake_timeout;	  /* seconds from accept to transmission; 0: 10 */
+	unsigned max_connections;	  /* open at once over all threads; 0: 256 */
 	const struct nbd_thread_ops *ops; /* required */
 	void *ctx;			  /* passed to ops */
 };
@@ -81,6 +83,7 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, const char *
 
 /* Serve an already connected stream socket (a socketpair end in tests, a
  * socket from elsewhere). The server owns `fd` from now on, also on error.
+ * Returns -EMFILE (and closes `fd`) when max_connections are open.
  * Safe to call from any thread. */
 int nbd_server_add_fd(struct nbd_server *srv, int fd);
 

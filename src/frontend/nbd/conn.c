@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct nbd_conn *nbd_conn_of(struct loop_op *op, size_t member)
@@ -251,19 +252,25 @@ void nbd_conn_maybe_close(struct nbd_conn *c)
 	close(c->fd);
 	free(c->opt_data);
 	free(c);
+	nbd_server_conn_gone(w->srv);
 }
 
 int nbd_conn_start(struct nbd_worker *w, int fd)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct timespec now;
 
 	if (!c) {
 		close(fd);
+		nbd_server_conn_gone(w->srv);
 		return -ENOMEM;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	c->w = w;
 	c->fd = fd;
 	c->state = NBD_CONN_HANDSHAKE;
+	c->deadline_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
+			 (uint64_t)w->srv->cfg.handshake_timeout * 1000000000u;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

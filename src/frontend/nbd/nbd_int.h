@@ -12,9 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NBD_DEFAULT_MAX_REQUESTS 64u
-#define NBD_DEFAULT_MAX_BYTES	 (64ull * 1024 * 1024)
-#define NBD_READ_PREFIX		 4096u /* reply header room in front of read data */
+#define NBD_DEFAULT_MAX_REQUESTS      64u
+#define NBD_DEFAULT_MAX_BYTES	      (64ull * 1024 * 1024)
+#define NBD_READ_PREFIX		      4096u /* reply header room in front of read data */
+#define NBD_DEFAULT_HANDSHAKE_TIMEOUT 10u   /* seconds */
+#define NBD_DEFAULT_MAX_CONNECTIONS   256u
 
 struct nbd_worker;
 struct nbd_conn;
@@ -60,6 +62,8 @@ struct nbd_server {
 	struct nbd_rangelock locks;
 	atomic_bool stopping;
 	atomic_uint next_worker;
+	atomic_uint nr_conns;	  /* open connections over all workers */
+	atomic_bool cap_reported; /* the refusal at the cap was logged */
 	struct nbd_worker *workers;
 	unsigned nworkers;
 
@@ -115,6 +119,11 @@ struct nbd_worker {
 
 	struct nbd_conn *conns;
 	unsigned nr_conns;
+
+	/* once a second: close connections past their handshake deadline */
+	struct loop_op tick_op, tick_cancel_op;
+	struct __kernel_timespec tick_ts;
+	bool tick_armed;
 	struct nbd_pool pool;
 	bool draining, flushing, finished;
 	struct volume_req flush_req;
@@ -128,6 +137,8 @@ struct nbd_worker {
 };
 
 void nbd_worker_wake(struct nbd_worker *w);
+/* A connection counted in srv->nr_conns is gone (closed or never started). */
+void nbd_server_conn_gone(struct nbd_server *srv);
 /* watch.c: cancel the control loop's fd watches; free them once idle */
 void nbd_server_cancel_fdwatches(struct nbd_server *srv);
 void nbd_server_free_fdwatches(struct nbd_server *srv);
@@ -162,7 +173,8 @@ struct nbd_conn {
 	struct nbd_conn *next, *prev;
 	int fd;
 	enum nbd_conn_state state;
-	bool fatal; /* stream unusable: drop replies, close when idle */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC: transmission must start by then */
+	bool fatal;	      /* stream unusable: drop replies, close when idle */
 
 	/* one receive at a time: exactly `recv_len` bytes into recv_buf */
 	struct loop_op recv_op;
