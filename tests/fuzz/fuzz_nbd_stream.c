@@ -204,21 +204,40 @@ static void converse(int fd, const uint8_t *data, size_t size)
 		fuzz_fail("nbd: greeting missing or wrong (%zu bytes)", got);
 }
 
+/* A new connection to `srv`; the client's end. Earlier connections must
+ * close: a server still at its connection cap after 5 s keeps connections
+ * whose clients are gone. */
+static int connect_to(struct nbd_server *srv)
+{
+	struct timespec t0;
+	int sv[2], rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+			fuzz_fail("nbd: socketpair: %s", strerror(errno));
+		rc = nbd_server_add_fd(srv, sv[1]);
+		if (rc == 0)
+			return sv[0];
+		close(sv[0]);
+		if (rc != -EMFILE)
+			fuzz_fail("nbd: the server refused a connection: %s", strerror(-rc));
+		if (ms_since(&t0) > WAIT_MS)
+			fuzz_fail("nbd: connection cap still reached after %d ms", WAIT_MS);
+		usleep(1000);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct nbd_server *srv;
 	struct timespec t0;
-	int sv[2];
+	int fd;
 
 	if (size < 1)
 		return 0;
-	srv = server_get(data[0] % CONFIGS);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		fuzz_fail("nbd: socketpair: %s", strerror(errno));
-	if (nbd_server_add_fd(srv, sv[1]))
-		fuzz_fail("nbd: the server refused a connection");
-	converse(sv[0], data + 1, size - 1);
-	close(sv[0]);
+	fd = connect_to(server_get(data[0] % CONFIGS));
+	converse(fd, data + 1, size - 1);
+	close(fd);
 	/* The server may close (or shut down) the socket before the volume
 	 * has finished the connection's last requests: wait for them, so the
 	 * next input starts on a quiet server. */
