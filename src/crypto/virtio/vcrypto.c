@@ -29,7 +29,7 @@ uint64_t vcrypto_now_ns(void)
 
 static size_t vcrypto_ring_bytes(uint16_t size)
 {
-	return vring_desc_bytes(size) + vring_avail_bytes(size) + vring_used_bytes(size) +
+	return vring_desc_bytes(size) + vring_avail_bytes(size) + 4 + vring_used_bytes(size) +
 	       3 * VCRYPTO_AREA_ALIGN;
 }
 
@@ -43,11 +43,19 @@ size_t vcrypto_dma_bytes(const struct vcrypto_queues *q)
 	       VCRYPTO_AREA_ALIGN;
 }
 
+/* The used ring starts 4 bytes past an 8-byte boundary (the spec asks for
+ * 4), so its 8-byte elements are 8-byte aligned and none straddles a page.
+ * QEMU 7.2 writes the second half of an element that straddles an IOMMU
+ * page to a wrong address (its cached-ring slow path): a DMA fault, and a
+ * used length that never arrives. Descriptors (16 bytes at 16-byte
+ * alignment) and avail entries (2 bytes, even addresses) never straddle. */
 static int vcrypto_carve_ring(struct vcrypto *vc, uint16_t size, void *area[3])
 {
+	uint8_t *used = dma_pool_carve(vc->pool, 4 + vring_used_bytes(size), VCRYPTO_AREA_ALIGN);
+
 	area[0] = dma_pool_carve(vc->pool, vring_desc_bytes(size), VCRYPTO_AREA_ALIGN);
 	area[1] = dma_pool_carve(vc->pool, vring_avail_bytes(size), VCRYPTO_AREA_ALIGN);
-	area[2] = dma_pool_carve(vc->pool, vring_used_bytes(size), VCRYPTO_AREA_ALIGN);
+	area[2] = used ? used + 4 : NULL;
 	return area[0] && area[1] && area[2] ? 0 : -ENOMEM;
 }
 
@@ -353,6 +361,9 @@ struct crypto_job *vcrypto_complete(struct vcrypto *vc)
 	unsigned reaped;
 
 	if (vc->state == VCRYPTO_RUNNING) {
+		/* Announce what waits first: a device that answers at once
+		 * (QEMU under TCG does, inside the doorbell) is reaped now. */
+		vcrypto_kick(vc);
 		reaped = vcrypto_reap(vc);
 		if (vc->state == VCRYPTO_RUNNING && vc->feeding)
 			vcrypto_feed(vc, vc->feeding);
