@@ -187,8 +187,9 @@ static int vfio_open_group(struct vfio_dev *d)
 		err = -errno;
 		if (err == -EBUSY)
 			vfio_say(d->addr,
-				 "%s is in use: another process (or another engine of this "
-				 "one) has the device; a device serves one engine",
+				 "%s is in use: another process, or another engine of this one, "
+				 "has the device (one engine per device: cryptblk serve needs "
+				 "--threads 1 or --queues 1)",
 				 path);
 		else
 			vfio_say(d->addr, "%s: %s%s", path, strerror(-err),
