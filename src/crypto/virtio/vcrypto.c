@@ -159,18 +159,11 @@ static void vcrypto_kick(struct vcrypto *vc)
 	}
 }
 
-/* Sector `t->posted` of the job into a free slot, published at once. */
-static void vcrypto_post(struct vcrypto *vc, struct vcrypto_track *t)
+/* The request header and tweak the device reads for sector i of a job. */
+static void vcrypto_req_fill(struct vcrypto *vc, struct vcrypto_req_mem *m,
+			     const struct crypto_job *job, uint32_t i)
 {
-	const struct crypto_job *job = t->job;
-	uint32_t ss = job->sector_size, i = t->posted++;
-	size_t off = (size_t)i * ss;
-	uint16_t s = vc->free_slots[--vc->nr_free];
-	struct vcrypto_slot *slot = &vc->slots[s];
-	struct vcrypto_req_mem *m = &vc->reqs[s];
-	uint8_t *bounce = vc->bounce + (size_t)s * VCRYPTO_SECTOR_MAX;
-	uint16_t head = (uint16_t)(s * VCRYPTO_DESC_PER_REQ);
-	uint64_t src, dst;
+	uint32_t ss = job->sector_size;
 
 	memset(&m->req, 0, sizeof(m->req));
 	m->req.header.opcode = htole32(job->dir == CRYPTO_ENCRYPT ? VCRYPTO_OP_CIPHER_ENCRYPT
@@ -184,15 +177,29 @@ static void vcrypto_post(struct vcrypto *vc, struct vcrypto_track *t)
 	vc->malform_next = false;
 	xts_iv_encode(m->iv, crypto_job_sector_iv(job, i));
 	m->status = VCRYPTO_STATUS_NONE;
+}
 
-	if (t->src_in_pool) {
-		src = dma_pool_iova(vc->pool, job->src + off);
-	} else {
+/* Sector `t->posted` of the job into a free slot, published at once. A
+ * source outside the pool is copied into the slot's bounce sector; a
+ * destination outside it gets the bounce sector, copied out on completion. */
+static void vcrypto_post(struct vcrypto *vc, struct vcrypto_track *t)
+{
+	const struct crypto_job *job = t->job;
+	uint32_t ss = job->sector_size, i = t->posted++;
+	size_t off = (size_t)i * ss;
+	uint16_t s = vc->free_slots[--vc->nr_free];
+	struct vcrypto_slot *slot = &vc->slots[s];
+	struct vcrypto_req_mem *m = &vc->reqs[s];
+	uint8_t *bounce = vc->bounce + (size_t)s * VCRYPTO_SECTOR_MAX;
+	uint16_t head = (uint16_t)(s * VCRYPTO_DESC_PER_REQ);
+	uint64_t src, dst;
+
+	vcrypto_req_fill(vc, m, job, i);
+	if (!t->src_in_pool)
 		memcpy(bounce, job->src + off, ss);
-		src = dma_pool_iova(vc->pool, bounce);
-	}
-	slot->copy_to = t->dst_in_pool ? NULL : job->dst + off;
+	src = dma_pool_iova(vc->pool, t->src_in_pool ? job->src + off : bounce);
 	dst = dma_pool_iova(vc->pool, t->dst_in_pool ? job->dst + off : bounce);
+	slot->copy_to = t->dst_in_pool ? NULL : job->dst + off;
 
 	vring_desc_set(&vc->data, head, dma_pool_iova(vc->pool, m), sizeof(m->req) + VCRYPTO_IV_LEN,
 		       VRING_DESC_F_NEXT, head + 1);

@@ -184,8 +184,10 @@ unsigned vcrypto_sessions_live(const struct vcrypto *vc);
  * job still waits for room, -ENOKEY, -EINVAL, -EOPNOTSUPP (sectors larger
  * than the device takes), or -EIO once FAILED. */
 int vcrypto_submit(struct vcrypto *vc, struct crypto_job *job);
-/* Reaps, feeds, rings the doorbell for what is unannounced, checks a quiet
- * device; returns finished jobs. Never sleeps. */
+/* Rings the doorbell for what is unannounced, reaps, feeds, checks a quiet
+ * device; returns finished jobs. Never sleeps, except when it finds the
+ * device broken: going FAILED waits for the device's reset to read back
+ * (at most a second). */
 struct crypto_job *vcrypto_complete(struct vcrypto *vc);
 
 /* Requests the device holds; safe from any thread (the watchdog). */

@@ -115,7 +115,12 @@ static void vfio_sysfs_link(const char *addr, const char *attr, char *out, size_
 	}
 	target[n] = '\0';
 	base = strrchr(target, '/');
-	snprintf(out, len, "%s", base ? base + 1 : target);
+	base = base ? base + 1 : target;
+	n = (ssize_t)strlen(base);
+	if ((size_t)n >= len)
+		n = (ssize_t)len - 1;
+	memcpy(out, base, (size_t)n);
+	out[n] = '\0';
 }
 
 /* Exists, bound to vfio-pci, in an IOMMU group. */
