@@ -35,7 +35,8 @@ static const char serve_usage[] =
     "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly] [--pid-file FILE] [--run COMMAND]\n"
     "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR]\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
-    "             [--threads N] [--insecure-plaintext]\n"
+    "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
+    "             [--insecure-plaintext] [--handshake-timeout SECONDS] [--max-connections N]\n"
     "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]";
 
 int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
@@ -114,6 +115,7 @@ static int serve_listen(struct nbd_server *srv, const struct serve_opts *o, char
 			size_t uri_len, const char **unix_path)
 {
 	const char *name = o->export_name ? o->export_name : "";
+	const char *s = o->tls.cert_file ? "s" : ""; /* nbds:// means TLS */
 	char host[256];
 	const char *port;
 	size_t hlen;
@@ -121,7 +123,7 @@ static int serve_listen(struct nbd_server *srv, const struct serve_opts *o, char
 	*unix_path = NULL;
 	if (!strncmp(o->nbd, "unix:", 5) && o->nbd[5]) {
 		*unix_path = o->nbd + 5;
-		snprintf(uri, uri_len, "nbd+unix:///%s?socket=%s", name, *unix_path);
+		snprintf(uri, uri_len, "nbd%s+unix:///%s?socket=%s", s, name, *unix_path);
 		return nbd_server_listen_unix(srv, *unix_path);
 	}
 	if (strncmp(o->nbd, "tcp:", 4) || !(port = strrchr(o->nbd + 4, ':')) || !port[1]) {
@@ -139,7 +141,7 @@ static int serve_listen(struct nbd_server *srv, const struct serve_opts *o, char
 		memmove(host, host + 1, hlen - 2);
 		host[hlen - 2] = '\0';
 	}
-	snprintf(uri, uri_len, strchr(host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s",
+	snprintf(uri, uri_len, strchr(host, ':') ? "nbd%s://[%s]:%s/%s" : "nbd%s://%s:%s/%s", s,
 		 host[0] ? host : "localhost", port + 1, name);
 	return nbd_server_listen_tcp(srv, host, port + 1, o->insecure);
 }
@@ -283,9 +285,11 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: give one of --nbd and --ublk");
 		return -EINVAL;
 	}
-	if (o->ublk && (o->export_name || o->description || o->insecure)) {
-		cli_error("serve: --export-name, --description and --insecure-plaintext are "
-			  "for --nbd");
+	if (o->ublk &&
+	    (o->export_name || o->description || o->insecure || o->tls.cert_file ||
+	     o->tls.key_file || o->tls.ca_file || o->handshake_timeout || o->max_connections)) {
+		cli_error("serve: --export-name, --description, --insecure-plaintext, "
+			  "--handshake-timeout, --max-connections and --tls-* are for --nbd");
 		return -EINVAL;
 	}
 	if (o->nbd && (o->queue_depth || o->ublk_copy != UBLK_COPY_AUTO)) {
@@ -304,6 +308,10 @@ static int serve_check_early(const struct serve_opts *o)
 		return -EINVAL;
 	}
 engine:
+	if (!o->tls.cert_file != !o->tls.key_file || (o->tls.ca_file && !o->tls.cert_file)) {
+		cli_error("serve: --tls-cert and --tls-key go together; --tls-ca needs both");
+		return -EINVAL;
+	}
 	ret = crypto_engine_open(o->crypto, &engine);
 	if (ret < 0) {
 		cli_error("serve: --crypto %s: %s", o->crypto, strerror(-ret));
@@ -373,6 +381,11 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"queues", required_argument, NULL, 'q'},
 					     {"queue-depth", required_argument, NULL, 'Q'},
 					     {"ublk-copy", required_argument, NULL, 'C'},
+					     {"tls-cert", required_argument, NULL, 'T'},
+					     {"tls-key", required_argument, NULL, 'K'},
+					     {"tls-ca", required_argument, NULL, 'A'},
+					     {"handshake-timeout", required_argument, NULL, 'H'},
+					     {"max-connections", required_argument, NULL, 'M'},
 					     {0}};
 	uint32_t v;
 	int opt;
@@ -416,6 +429,33 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		case 'I':
 			o->insecure = true;
 			break;
+		case 'T':
+			o->tls.cert_file = optarg;
+			break;
+		case 'K':
+			o->tls.key_file = optarg;
+			break;
+		case 'A':
+			o->tls.ca_file = optarg;
+			break;
+		case 'H':
+			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 3600) {
+				cli_error("serve: --handshake-timeout %s: not a number of seconds "
+					  "from 1 to 3600",
+					  optarg);
+				return -EINVAL;
+			}
+			o->handshake_timeout = v;
+			break;
+		case 'M':
+			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 65536) {
+				cli_error(
+				    "serve: --max-connections %s: not a number from 1 to 65536",
+				    optarg);
+				return -EINVAL;
+			}
+			o->max_connections = v;
+			break;
 		case 't':
 			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
 				cli_error("serve: --threads %s: not a number from 1 to 1024",
@@ -438,13 +478,17 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 }
 
 /* Everything after the key is known: server, listener, pid file, command. */
-static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, const sigset_t *sigs)
+static int serve_main(const struct serve_opts *o, struct serve_ctx *sc, struct nbd_tls *tls,
+		      const sigset_t *sigs)
 {
 	struct nbd_server_config cfg = {
 	    .export_name = o->export_name,
 	    .description = o->description,
 	    .read_only = o->read_only,
 	    .threads = o->threads,
+	    .handshake_timeout = o->handshake_timeout,
+	    .max_connections = o->max_connections,
+	    .tls = tls,
 	    .ops = &serve_thread_ops,
 	    .ctx = sc,
 	};
@@ -506,15 +550,22 @@ int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o;
 	struct serve_ctx sc = {0};
+	struct nbd_tls *tls = NULL;
 	sigset_t sigs;
 	long cpus;
 	int rc, ret;
 
 	if (serve_parse(argc, argv, &o) < 0)
 		return CLI_EXIT_USAGE;
+	/* Unusable certificates are refused before the passphrase is asked. */
+	if (o.tls.cert_file) {
+		rc = nbd_tls_create(&o.tls, &tls);
+		if (rc < 0)
+			return rc == -ENOMEM ? CLI_EXIT_NO_MEM : CLI_EXIT_USAGE;
+	}
 	ret = serve_unlock(&o, &sc);
 	if (ret)
-		return ret;
+		goto out;
 	sc.crypto_spec = o.crypto;
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	sc.nr_engines = o.threads ? o.threads : (cpus > 0 ? (unsigned)cpus : 1);
@@ -536,10 +587,11 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	ret = o.ublk ? serve_main_ublk(&o, &sc, &sigs) : serve_main(&o, &sc, &sigs);
+	ret = o.ublk ? serve_main_ublk(&o, &sc, &sigs) : serve_main(&o, &sc, tls, &sigs);
 out:
 	luks_key_free(sc.key);
 	backend_close(sc.be);
 	free(sc.engines);
+	nbd_tls_free(tls);
 	return ret;
 }

@@ -7,6 +7,7 @@
 #include <cryptblk/crypto.h>
 #include <cryptblk/loop.h>
 #include <cryptblk/luks.h>
+#include <cryptblk/nbd.h>
 #include <cryptblk/ublk.h>
 #include <cryptblk/volume.h>
 #include <signal.h>
@@ -17,7 +18,10 @@ struct serve_opts {
 	const char *image, *key_file, *nbd, *crypto, *export_name, *description;
 	const char *pid_file, *run;
 	bool read_only, insecure;
-	unsigned threads; /* NBD worker threads, or ublk queues */
+	struct nbd_tls_config tls;  /* --tls-cert/--tls-key/--tls-ca (NBD only) */
+	unsigned threads;	    /* NBD worker threads, or ublk queues */
+	unsigned handshake_timeout; /* --handshake-timeout SECONDS (NBD); 0: default */
+	unsigned max_connections;   /* --max-connections N (NBD); 0: default */
 	/* --ublk[=ID] */
 	bool ublk;
 	int ublk_id; /* -1: the kernel picks */

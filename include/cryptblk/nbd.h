@@ -28,6 +28,28 @@ struct nbd_thread_ops {
 	void (*close)(void *ctx, unsigned index, struct volume *vol);
 };
 
+/* TLS for the server (src/frontend/nbd/tls.c): a certificate and its key,
+ * optionally a CA whose certificates clients must present. With TLS the
+ * server insists on it: every option before NBD_OPT_STARTTLS but
+ * NBD_OPT_ABORT is refused with NBD_REP_ERR_TLS_REQD. TLS 1.2 at least. */
+struct nbd_tls_config {
+	const char *cert_file; /* required: PEM, the server's certificate (chain) */
+	const char *key_file;  /* required: PEM, its private key, unencrypted */
+	const char *ca_file;   /* NULL: no client certificates; else required and
+				* verified against the CA certificates in this PEM */
+};
+
+struct nbd_tls;
+
+/* Load the files and build the TLS context. Errors are printed on stderr
+ * (`nbd: tls: certificate FILE: ...`). Returns 0 or a negative errno:
+ * -ENOENT/-EACCES for files that cannot be read, -EINVAL for contents that
+ * cannot be used, -ENOMEM. The key's file contents pass through locked
+ * memory and are wiped; the parsed key lives in OpenSSL until
+ * nbd_tls_free(). */
+int nbd_tls_create(const struct nbd_tls_config *cfg, struct nbd_tls **out);
+void nbd_tls_free(struct nbd_tls *tls);
+
 struct nbd_server_config {
 	const char *export_name;	  /* NULL or "" means the default export "" */
 	const char *description;	  /* NULL: none */
@@ -35,6 +57,9 @@ struct nbd_server_config {
 	unsigned threads;		  /* 0: one per online CPU */
 	unsigned max_requests;		  /* per connection in flight; 0: 64 */
 	uint64_t max_bytes;		  /* per connection payload in flight; 0: 64 MiB */
+	struct nbd_tls *tls;		  /* NULL: no TLS; borrowed, outlives the server */
+	unsigned handshake_timeout;	  /* seconds from accept to transmission; 0: 10 */
+	unsigned max_connections;	  /* open at once over all threads; 0: 256 */
 	const struct nbd_thread_ops *ops; /* required */
 	void *ctx;			  /* passed to ops */
 };
@@ -49,14 +74,16 @@ int nbd_server_create(const struct nbd_server_config *cfg, struct nbd_server **o
  * at `path` is replaced). The file is removed by nbd_server_destroy(). */
 int nbd_server_listen_unix(struct nbd_server *srv, const char *path);
 
-/* Listen on TCP. `host` may be a name or an address; a non-loopback
- * address is refused with -EPERM unless `insecure_plaintext`, since NBD
- * without TLS sends the plaintext of the volume over the network. */
+/* Listen on TCP. `host` may be a name or an address; without TLS a
+ * non-loopback address is refused with -EPERM unless `insecure_plaintext`,
+ * since NBD without TLS sends the plaintext of the volume over the
+ * network. */
 int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, const char *port,
 			  bool insecure_plaintext);
 
 /* Serve an already connected stream socket (a socketpair end in tests, a
  * socket from elsewhere). The server owns `fd` from now on, also on error.
+ * Returns -EMFILE (and closes `fd`) when max_connections are open.
  * Safe to call from any thread. */
 int nbd_server_add_fd(struct nbd_server *srv, int fd);
 

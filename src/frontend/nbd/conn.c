@@ -1,6 +1,7 @@
 /* A connection: exact-length receives, the serialized send queue and the
  * connection's lifetime. Every socket operation goes through the worker's
- * io_uring loop. See docs/architecture.md, "NBD server". */
+ * io_uring loop. After NBD_OPT_STARTTLS receives and sends go through the
+ * record layer in tls.c instead. See docs/architecture.md, "NBD server". */
 #include "nbd_int.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct nbd_conn *nbd_conn_of(struct loop_op *op, size_t member)
@@ -29,7 +31,6 @@ static void nbd_conn_recv_arm(struct nbd_conn *c)
 static void nbd_conn_recv_done(struct loop_op *op, int res, uint32_t cqe_flags)
 {
 	struct nbd_conn *c = nbd_conn_of(op, offsetof(struct nbd_conn, recv_op));
-	nbd_recv_fn cb = c->recv_cb;
 	int err = 0;
 
 	(void)cqe_flags;
@@ -50,9 +51,16 @@ static void nbd_conn_recv_done(struct loop_op *op, int res, uint32_t cqe_flags)
 		nbd_conn_recv_arm(c);
 		return;
 	}
+	nbd_conn_recv_finish(c, err);
+	nbd_conn_maybe_close(c);
+}
+
+void nbd_conn_recv_finish(struct nbd_conn *c, int err)
+{
+	nbd_recv_fn cb = c->recv_cb;
+
 	c->recv_cb = NULL;
 	cb(c, err);
-	nbd_conn_maybe_close(c);
 }
 
 void nbd_conn_recv(struct nbd_conn *c, void *buf, uint32_t len, nbd_recv_fn cb)
@@ -68,7 +76,10 @@ void nbd_conn_recv(struct nbd_conn *c, void *buf, uint32_t len, nbd_recv_fn cb)
 		cb(c, 0);
 		return;
 	}
-	nbd_conn_recv_arm(c);
+	if (c->tls)
+		nbd_tls_recv_arm(c);
+	else
+		nbd_conn_recv_arm(c);
 }
 
 static void nbd_conn_send_done(struct loop_op *op, int res, uint32_t cqe_flags);
@@ -84,10 +95,12 @@ static void nbd_conn_send_arm(struct nbd_conn *c)
 }
 
 /* Take the head message off the queue and give it back to its owner. */
-static void nbd_conn_send_pop(struct nbd_conn *c, int err)
+void nbd_conn_send_pop(struct nbd_conn *c, int err)
 {
 	struct nbd_send *s = c->send_head;
 
+	if (c->tls_raw)
+		c->tls_raw--;
 	c->send_head = s->next;
 	if (!c->send_head)
 		c->send_tail = NULL;
@@ -95,10 +108,18 @@ static void nbd_conn_send_pop(struct nbd_conn *c, int err)
 	s->sent(s, err);
 }
 
-static void nbd_conn_send_drop_all(struct nbd_conn *c)
+void nbd_conn_send_drop_all(struct nbd_conn *c)
 {
 	while (c->send_head)
 		nbd_conn_send_pop(c, -ECONNRESET);
+}
+
+void nbd_conn_send_kick(struct nbd_conn *c)
+{
+	if (c->tls && !c->tls_raw)
+		nbd_tls_send_kick(c);
+	else if (!c->send_busy && c->send_head)
+		nbd_conn_send_arm(c);
 }
 
 static void nbd_conn_send_done(struct loop_op *op, int res, uint32_t cqe_flags)
@@ -130,8 +151,8 @@ static void nbd_conn_send_done(struct loop_op *op, int res, uint32_t cqe_flags)
 	nbd_conn_send_pop(c, 0);
 	if (c->fatal)
 		nbd_conn_send_drop_all(c);
-	else if (c->send_head)
-		nbd_conn_send_arm(c);
+	else
+		nbd_conn_send_kick(c);
 	nbd_conn_maybe_close(c);
 }
 
@@ -148,8 +169,7 @@ void nbd_conn_send(struct nbd_conn *c, struct nbd_send *s)
 	else
 		c->send_head = s;
 	c->send_tail = s;
-	if (!c->send_busy)
-		nbd_conn_send_arm(c);
+	nbd_conn_send_kick(c);
 }
 
 struct nbd_copy_msg {
@@ -219,6 +239,8 @@ void nbd_conn_maybe_close(struct nbd_conn *c)
 	if (c->state != NBD_CONN_DRAINING || c->recv_busy || c->send_busy || c->send_head ||
 	    c->reqs_inflight)
 		return;
+	if (c->tls && !nbd_tls_close_ready(c))
+		return;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -226,22 +248,29 @@ void nbd_conn_maybe_close(struct nbd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nr_conns--;
+	nbd_tls_conn_free(c);
 	close(c->fd);
 	free(c->opt_data);
 	free(c);
+	nbd_server_conn_gone(w->srv);
 }
 
 int nbd_conn_start(struct nbd_worker *w, int fd)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct timespec now;
 
 	if (!c) {
 		close(fd);
+		nbd_server_conn_gone(w->srv);
 		return -ENOMEM;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	c->w = w;
 	c->fd = fd;
 	c->state = NBD_CONN_HANDSHAKE;
+	c->deadline_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
+			 (uint64_t)w->srv->cfg.handshake_timeout * 1000000000u;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

@@ -26,6 +26,8 @@ static void nbd_handshake_fill_ctx(const struct nbd_conn *c, struct nbd_opt_ctx 
 	ctx->size = w->size;
 	ctx->sector_size = w->sector_size;
 	ctx->read_only = w->read_only;
+	ctx->tls_required = w->srv->cfg.tls != NULL;
+	ctx->tls_active = c->tls != NULL;
 	ctx->no_zeroes = c->no_zeroes;
 	ctx->structured = c->structured;
 	ctx->meta_base_allocation = c->meta_base_allocation;
@@ -66,7 +68,15 @@ static void nbd_handshake_opt_data(struct nbd_conn *c, int err)
 		c->state = NBD_CONN_DRAINING;
 		break;
 	case NBD_OPT_CLOSE:
-		nbd_conn_fail(c, "NBD_OPT_EXPORT_NAME: no such export, and no way to say so");
+		nbd_conn_fail(c, ctx.why);
+		break;
+	case NBD_OPT_START_TLS:
+		/* The ack just queued still leaves in plaintext; every byte
+		 * after it, both ways, is TLS. */
+		if (nbd_tls_conn_start(c) < 0)
+			nbd_conn_fail(c, "TLS: out of memory");
+		else
+			nbd_handshake_next_option(c);
 		break;
 	}
 out:
@@ -120,6 +130,12 @@ static void nbd_handshake_client_flags(struct nbd_conn *c, int err)
 	if (flags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
 		snprintf(why, sizeof(why), "unknown client flags 0x%08x", flags);
 		nbd_conn_fail(c, why);
+		return;
+	}
+	if (c->w->srv->cfg.tls && !(flags & NBD_FLAG_C_FIXED_NEWSTYLE)) {
+		/* TLS needs fixed newstyle, and this server requires TLS. */
+		nbd_conn_fail(c, "client without fixed newstyle cannot start TLS, which is "
+				 "required");
 		return;
 	}
 	c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;

@@ -12,9 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NBD_DEFAULT_MAX_REQUESTS 64u
-#define NBD_DEFAULT_MAX_BYTES	 (64ull * 1024 * 1024)
-#define NBD_READ_PREFIX		 4096u /* reply header room in front of read data */
+#define NBD_DEFAULT_MAX_REQUESTS      64u
+#define NBD_DEFAULT_MAX_BYTES	      (64ull * 1024 * 1024)
+#define NBD_READ_PREFIX		      4096u /* reply header room in front of read data */
+#define NBD_DEFAULT_HANDSHAKE_TIMEOUT 10u   /* seconds */
+#define NBD_DEFAULT_MAX_CONNECTIONS   256u
 
 struct nbd_worker;
 struct nbd_conn;
@@ -60,6 +62,8 @@ struct nbd_server {
 	struct nbd_rangelock locks;
 	atomic_bool stopping;
 	atomic_uint next_worker;
+	atomic_uint nr_conns;	  /* open connections over all workers */
+	atomic_bool cap_reported; /* the refusal at the cap was logged */
 	struct nbd_worker *workers;
 	unsigned nworkers;
 
@@ -115,6 +119,11 @@ struct nbd_worker {
 
 	struct nbd_conn *conns;
 	unsigned nr_conns;
+
+	/* once a second: close connections past their handshake deadline */
+	struct loop_op tick_op, tick_cancel_op;
+	struct __kernel_timespec tick_ts;
+	bool tick_armed;
 	struct nbd_pool pool;
 	bool draining, flushing, finished;
 	struct volume_req flush_req;
@@ -128,6 +137,8 @@ struct nbd_worker {
 };
 
 void nbd_worker_wake(struct nbd_worker *w);
+/* A connection counted in srv->nr_conns is gone (closed or never started). */
+void nbd_server_conn_gone(struct nbd_server *srv);
 /* watch.c: cancel the control loop's fd watches; free them once idle */
 void nbd_server_cancel_fdwatches(struct nbd_server *srv);
 void nbd_server_free_fdwatches(struct nbd_server *srv);
@@ -145,8 +156,9 @@ enum nbd_conn_state {
 };
 
 /* One message on a connection's send queue. `sent` runs once, after the
- * last byte left (err 0) or when the connection failed (err < 0); it owns
- * the memory of the message and frees it. */
+ * last byte left (err 0; with TLS: after the last byte was encrypted) or
+ * when the connection failed (err < 0); it owns the memory of the message
+ * and frees it. */
 struct nbd_send {
 	struct nbd_send *next;
 	const uint8_t *buf;
@@ -161,7 +173,8 @@ struct nbd_conn {
 	struct nbd_conn *next, *prev;
 	int fd;
 	enum nbd_conn_state state;
-	bool fatal; /* stream unusable: drop replies, close when idle */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC: transmission must start by then */
+	bool fatal;	      /* stream unusable: drop replies, close when idle */
 
 	/* one receive at a time: exactly `recv_len` bytes into recv_buf */
 	struct loop_op recv_op;
@@ -174,6 +187,12 @@ struct nbd_conn {
 	struct loop_op send_op;
 	struct nbd_send *send_head, *send_tail;
 	bool send_busy;
+
+	/* after NBD_OPT_STARTTLS: the record layer (tls.c); the first
+	 * `tls_raw` queued messages (the STARTTLS ack and what preceded it)
+	 * still leave in plaintext */
+	struct nbd_tls_conn *tls;
+	unsigned tls_raw;
 
 	/* handshake and options */
 	uint8_t client_flags[4];
@@ -193,6 +212,13 @@ struct nbd_conn {
 };
 
 int nbd_conn_start(struct nbd_worker *w, int fd);
+/* For the TLS layer: end the pending receive (the callback runs here);
+ * take the head message off the queue with its result; drop all queued
+ * messages; start the next send if none is in flight. */
+void nbd_conn_recv_finish(struct nbd_conn *c, int err);
+void nbd_conn_send_pop(struct nbd_conn *c, int err);
+void nbd_conn_send_drop_all(struct nbd_conn *c);
+void nbd_conn_send_kick(struct nbd_conn *c);
 /* Receive exactly `len` bytes; cb(c, 0) when done, cb(c, -errno) on error,
  * cb(c, -ECONNRESET) on EOF (-ENODATA if EOF came before the first byte). */
 void nbd_conn_recv(struct nbd_conn *c, void *buf, uint32_t len, nbd_recv_fn cb);
@@ -210,10 +236,11 @@ int nbd_conn_send_copy(struct nbd_conn *c, const void *buf, size_t len);
 void nbd_handshake_start(struct nbd_conn *c);
 
 enum nbd_opt_action {
-	NBD_OPT_CONTINUE, /* replies built; read the next option */
-	NBD_OPT_TRANSMIT, /* replies built; enter transmission */
-	NBD_OPT_ABORTED,  /* ack built; close once sent */
-	NBD_OPT_CLOSE,	  /* close now, no reply */
+	NBD_OPT_CONTINUE,  /* replies built; read the next option */
+	NBD_OPT_TRANSMIT,  /* replies built; enter transmission */
+	NBD_OPT_ABORTED,   /* ack built; close once sent */
+	NBD_OPT_CLOSE,	   /* close now, no reply; ctx->why says why */
+	NBD_OPT_START_TLS, /* ack built; send it in plaintext, then TLS */
 };
 
 struct nbd_opt_ctx {
@@ -223,15 +250,38 @@ struct nbd_opt_ctx {
 	uint64_t size;
 	uint32_t sector_size;
 	bool read_only;
+	bool tls_required; /* the server has TLS: FORCEDTLS mode */
+	bool tls_active;   /* this connection did NBD_OPT_STARTTLS */
 	/* negotiated state, changed by the options */
 	bool no_zeroes;
 	bool structured;
 	bool meta_base_allocation;
+	const char *why; /* set with NBD_OPT_CLOSE */
 };
 
 enum nbd_opt_action nbd_option_handle(struct nbd_opt_ctx *ctx, uint32_t option, const uint8_t *data,
 				      uint32_t len, struct nbd_buf *out);
 uint16_t nbd_transmission_flags(const struct nbd_opt_ctx *ctx);
+
+/* ---- TLS (tlsctx.c: the context; tls.c: a connection's record layer) ---- */
+struct ssl_ctx_st;
+struct nbd_tls {
+	struct ssl_ctx_st *ctx;
+};
+
+/* The oldest queued OpenSSL error as text; the thread's queue is cleared. */
+void nbd_tls_error_string(char *buf, size_t len);
+/* After the STARTTLS ack was queued: every later byte in both directions is
+ * TLS. Returns 0 or -ENOMEM. */
+int nbd_tls_conn_start(struct nbd_conn *c);
+void nbd_tls_conn_free(struct nbd_conn *c);
+/* Fill the pending receive (c->recv_buf) with decrypted bytes. */
+void nbd_tls_recv_arm(struct nbd_conn *c);
+/* Encrypt queued messages and send the ciphertext, if no send is in flight. */
+void nbd_tls_send_kick(struct nbd_conn *c);
+/* Before the socket closes: queue close_notify once. true when nothing is
+ * left to send and the socket may close. */
+bool nbd_tls_close_ready(struct nbd_conn *c);
 
 /* ---- transmission (transmission.c, rmw.c, reply.c) ---- */
 struct nbd_req {

@@ -98,8 +98,10 @@ static enum nbd_opt_action nbd_opt_export_name(struct nbd_opt_ctx *ctx, const ui
 	static const uint8_t zeroes[NBD_ZERO_PAD_LEN];
 
 	/* This option cannot answer with an error: a wrong name closes. */
-	if (len > NBD_STRING_MAX || !nbd_opt_name_is_export(ctx, data, len))
+	if (len > NBD_STRING_MAX || !nbd_opt_name_is_export(ctx, data, len)) {
+		ctx->why = "NBD_OPT_EXPORT_NAME: no such export, and no way to say so";
 		return NBD_OPT_CLOSE;
+	}
 	r.size = htobe64(ctx->size);
 	r.flags = htobe16(nbd_transmission_flags(ctx));
 	nbd_buf_put(out, &r, sizeof(r));
@@ -292,11 +294,52 @@ static enum nbd_opt_action nbd_opt_meta(struct nbd_opt_ctx *ctx, uint32_t option
 	return NBD_OPT_CONTINUE;
 }
 
+static enum nbd_opt_action nbd_opt_starttls(struct nbd_opt_ctx *ctx, uint32_t len,
+					    struct nbd_buf *out)
+{
+	if (len)
+		return nbd_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+				     "NBD_OPT_STARTTLS takes no data");
+	/* The spec's answer when TLS is off for policy reasons. */
+	if (!ctx->tls_required)
+		return nbd_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY,
+				     "TLS is not configured on this server");
+	if (ctx->tls_active)
+		return nbd_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+				     "TLS is already active");
+	/* Nothing negotiated before the upgrade may survive it. */
+	ctx->structured = false;
+	ctx->meta_base_allocation = false;
+	nbd_opt_reply(out, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+	return NBD_OPT_START_TLS;
+}
+
+/* FORCEDTLS: before TLS only STARTTLS and ABORT are served. */
+static bool nbd_opt_refused_before_tls(struct nbd_opt_ctx *ctx, uint32_t option,
+				       enum nbd_opt_action *action, struct nbd_buf *out)
+{
+	if (!ctx->tls_required || ctx->tls_active || option == NBD_OPT_STARTTLS ||
+	    option == NBD_OPT_ABORT)
+		return false;
+	if (option == NBD_OPT_EXPORT_NAME) {
+		/* It cannot answer with an error: the spec says close. */
+		ctx->why = "NBD_OPT_EXPORT_NAME before NBD_OPT_STARTTLS; TLS is required";
+		*action = NBD_OPT_CLOSE;
+	} else {
+		*action = nbd_opt_error(out, option, NBD_REP_ERR_TLS_REQD,
+					"TLS is required: send NBD_OPT_STARTTLS first");
+	}
+	return true;
+}
+
 enum nbd_opt_action nbd_option_handle(struct nbd_opt_ctx *ctx, uint32_t option, const uint8_t *data,
 				      uint32_t len, struct nbd_buf *out)
 {
+	enum nbd_opt_action action;
 	char msg[64];
 
+	if (nbd_opt_refused_before_tls(ctx, option, &action, out))
+		return action;
 	switch (option) {
 	case NBD_OPT_EXPORT_NAME:
 		return nbd_opt_export_name(ctx, data, len, out);
@@ -307,11 +350,7 @@ enum nbd_opt_action nbd_option_handle(struct nbd_opt_ctx *ctx, uint32_t option, 
 	case NBD_OPT_LIST:
 		return nbd_opt_list(ctx, len, out);
 	case NBD_OPT_STARTTLS:
-		if (len)
-			return nbd_opt_error(out, option, NBD_REP_ERR_INVALID,
-					     "NBD_OPT_STARTTLS takes no data");
-		return nbd_opt_error(out, option, NBD_REP_ERR_POLICY,
-				     "TLS is not configured on this server");
+		return nbd_opt_starttls(ctx, len, out);
 	case NBD_OPT_INFO:
 	case NBD_OPT_GO:
 		return nbd_opt_info_go(ctx, option, data, len, out);

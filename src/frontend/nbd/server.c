@@ -207,11 +207,11 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, const char *
 		return -EINVAL;
 	}
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (!insecure_plaintext && !nbd_addr_is_loopback(ai->ai_addr)) {
+		if (!insecure_plaintext && !srv->cfg.tls && !nbd_addr_is_loopback(ai->ai_addr)) {
 			fprintf(stderr,
-				"cryptblk: nbd: tcp:%s:%s: not a loopback address; NBD here has "
-				"no TLS, so the volume's plaintext would cross the network "
-				"(pass --insecure-plaintext to allow it)\n",
+				"cryptblk: nbd: tcp:%s:%s: not a loopback address; without TLS "
+				"(--tls-cert, --tls-key) the volume's plaintext would cross the "
+				"network (pass --insecure-plaintext to allow it)\n",
 				host ? host : "", port);
 			ret = -EPERM;
 			goto out;
@@ -247,8 +247,26 @@ int nbd_server_add_fd(struct nbd_server *srv, int fd)
 		close(fd);
 		return -ESHUTDOWN;
 	}
+	if (atomic_fetch_add(&srv->nr_conns, 1) >= srv->cfg.max_connections) {
+		/* A flood of idle clients must not exhaust memory or fds:
+		 * refuse at once, and log once per episode. */
+		atomic_fetch_sub(&srv->nr_conns, 1);
+		close(fd);
+		if (!atomic_exchange(&srv->cap_reported, true))
+			fprintf(stderr,
+				"cryptblk: nbd: connection refused: %u connections open, the "
+				"limit (--max-connections)\n",
+				srv->cfg.max_connections);
+		return -EMFILE;
+	}
 	i = atomic_fetch_add(&srv->next_worker, 1) % srv->nworkers;
 	return nbd_worker_hand_fd(&srv->workers[i], fd);
+}
+
+void nbd_server_conn_gone(struct nbd_server *srv)
+{
+	if (atomic_fetch_sub(&srv->nr_conns, 1) <= srv->cfg.max_connections)
+		atomic_store(&srv->cap_reported, false);
 }
 
 struct loop *nbd_server_loop(struct nbd_server *srv)
@@ -316,6 +334,10 @@ static int nbd_server_init(struct nbd_server *srv, const struct nbd_server_confi
 		srv->cfg.max_requests = NBD_DEFAULT_MAX_REQUESTS;
 	if (!srv->cfg.max_bytes)
 		srv->cfg.max_bytes = NBD_DEFAULT_MAX_BYTES;
+	if (!srv->cfg.handshake_timeout)
+		srv->cfg.handshake_timeout = NBD_DEFAULT_HANDSHAKE_TIMEOUT;
+	if (!srv->cfg.max_connections)
+		srv->cfg.max_connections = NBD_DEFAULT_MAX_CONNECTIONS;
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	srv->nworkers = cfg->threads ? cfg->threads : (cpus > 0 ? (unsigned)cpus : 1);
 	srv->wake_fd = -1;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 void nbd_worker_wake(struct nbd_worker *w)
@@ -37,13 +38,64 @@ static unsigned nbd_worker_take_fds(struct nbd_worker *w)
 	w->nr_new_fds = w->cap_new_fds = 0;
 	pthread_mutex_unlock(&w->mutex);
 	for (unsigned i = 0; i < n; i++) {
-		if (w->draining)
+		if (w->draining) {
 			close(fds[i]);
-		else if (nbd_conn_start(w, fds[i]) < 0)
+			nbd_server_conn_gone(w->srv);
+		} else if (nbd_conn_start(w, fds[i]) < 0)
 			fprintf(stderr, "cryptblk: nbd: connection: out of memory\n");
 	}
 	free(fds);
 	return n;
+}
+
+static void nbd_worker_tick_cancelled(struct loop_op *op, int res, uint32_t cqe_flags)
+{
+	(void)op;
+	(void)res;
+	(void)cqe_flags;
+}
+
+static void nbd_worker_tick_arm(struct nbd_worker *w);
+
+/* Close connections that did not reach transmission in time: a client that
+ * connects and never finishes negotiating must not hold a slot forever. */
+static void nbd_worker_tick(struct loop_op *op, int res, uint32_t cqe_flags)
+{
+	struct nbd_worker *w =
+	    (struct nbd_worker *)((char *)op - offsetof(struct nbd_worker, tick_op));
+	struct nbd_conn *c, *next;
+	struct timespec ts;
+	uint64_t now;
+	char why[64];
+
+	(void)res;
+	(void)cqe_flags;
+	w->tick_armed = false;
+	if (w->draining)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if ((c->state != NBD_CONN_HANDSHAKE && c->state != NBD_CONN_OPTIONS) ||
+		    now < c->deadline_ns)
+			continue;
+		snprintf(why, sizeof(why), "handshake not finished within %u s",
+			 w->srv->cfg.handshake_timeout);
+		nbd_conn_fail(c, why);
+		nbd_conn_maybe_close(c);
+	}
+	nbd_worker_tick_arm(w);
+}
+
+static void nbd_worker_tick_arm(struct nbd_worker *w)
+{
+	w->tick_ts.tv_sec = 1;
+	w->tick_ts.tv_nsec = 0;
+	loop_prep_timeout(&w->tick_op, &w->tick_ts);
+	w->tick_op.done = nbd_worker_tick;
+	w->tick_armed = true;
+	loop_submit(w->loop, &w->tick_op);
 }
 
 static void nbd_worker_drain(struct nbd_worker *w)
@@ -51,6 +103,11 @@ static void nbd_worker_drain(struct nbd_worker *w)
 	struct nbd_conn *c, *next;
 
 	w->draining = true;
+	if (w->tick_armed) {
+		loop_prep_cancel(&w->tick_cancel_op, &w->tick_op);
+		w->tick_cancel_op.done = nbd_worker_tick_cancelled;
+		loop_submit(w->loop, &w->tick_cancel_op);
+	}
 	for (c = w->conns; c; c = c->next)
 		nbd_conn_drain(c);
 	for (c = w->conns; c; c = next) {
@@ -141,7 +198,11 @@ static int nbd_worker_setup(struct nbd_worker *w)
 	ret = loop_watch_eventfd(w->loop, w->wake_fd, nbd_worker_woken, w, &w->wake_watch);
 	if (ret < 0)
 		return ret;
-	return loop_progress_add(w->loop, nbd_worker_progress, w);
+	ret = loop_progress_add(w->loop, nbd_worker_progress, w);
+	if (ret < 0)
+		return ret;
+	nbd_worker_tick_arm(w);
+	return 0;
 }
 
 static void *nbd_worker_main(void *arg)
@@ -214,9 +275,11 @@ int nbd_worker_hand_fd(struct nbd_worker *w, int fd)
 	if (ret == 0)
 		w->new_fds[w->nr_new_fds++] = fd;
 	pthread_mutex_unlock(&w->mutex);
-	if (ret < 0)
+	if (ret < 0) {
 		close(fd);
-	else
+		nbd_server_conn_gone(w->srv);
+	} else {
 		nbd_worker_wake(w);
+	}
 	return ret;
 }

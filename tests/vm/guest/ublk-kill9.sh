@@ -23,7 +23,18 @@ fio --name=load --filename=/mnt/load --ioengine=io_uring --direct=1 --rw=randwri
 	--bs=16k --iodepth=32 --size=16m --time_based --runtime=60 \
 	--output=/tmp/fio.out >/dev/null 2>&1 &
 fio_pid=$!
-sleep 2
+# Kill only once fio's writes are reaching the device: a fixed sleep let a
+# slow (loaded) guest kill the server before fio wrote anything, and then
+# fio had no error to report. Field 5 of the block stat is writes completed.
+writes() { awk '{print $5}' /sys/block/ublkb0/stat; }
+base=$(writes)
+n=600
+while [ "$(writes)" -lt $((base + 200)) ]; do
+	n=$((n - 1))
+	[ "$n" -gt 0 ] || fail "fio wrote nothing to /dev/ublkb0 in 60 s"
+	kill -0 "$fio_pid" 2>/dev/null || fail "fio ended before the kill"
+	usleep 100000
+done
 kill -0 "$fio_pid" 2>/dev/null || fail "fio ended before the kill"
 kill -9 "$UBLK_PID"
 killed_at=$(cut -d' ' -f1 /proc/uptime)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The kernel's dm-crypt reads what cryptblk wrote: on LUKS1 volumes that
+# cryptblk formatted (512-bit and 256-bit keys), ext4 and its files are
+# written in the guest through `cryptblk serve` and /dev/nbd0;
+# `cryptsetup open --readonly` then maps the same plaintext size, e2fsck -fn
+# finds the file system clean and the files have the checksums they were
+# written with.
+. "$(dirname "$0")/lib/nbd-common.sh"
+nbd_with_dmcrypt
+
+nbd_volume_add l1-512 --type luks1 --key-size 512 --pbkdf-force-iterations 1000
+nbd_volume_add l1-256 --type luks1 --key-size 256 --pbkdf-force-iterations 1000
+vm_run dmcrypt-reads-cryptblk.sh /vm/key "${NBD_SPECS[@]}"
+nbd_images_check
+echo PASS
