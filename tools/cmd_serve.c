@@ -32,8 +32,8 @@
 extern char **environ;
 
 static const char serve_usage[] =
-    "usage: cryptblk serve IMAGE [--key-file FILE] [--crypto openssl|threads[:N]] [--readonly]\n"
-    "       [--pid-file FILE] [--run COMMAND]\n"
+    "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly] [--pid-file FILE] [--run COMMAND]\n"
+    "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR]\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
     "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
     "             [--insecure-plaintext] [--handshake-timeout SECONDS] [--max-connections N]\n"

@@ -6,5 +6,6 @@
 
 extern const struct crypto_engine_ops crypto_openssl_ops;
 extern const struct crypto_engine_ops crypto_threads_ops;
+extern const struct crypto_engine_ops crypto_virtio_ops; /* virtio/virtio_engine.c */
 
 #endif
