@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential cmake pkg-config clang-format
-	liburing-dev libssl-dev check libjson-c-dev libargon2-dev
+	liburing-dev libssl-dev check libjson-c-dev libargon2-dev libnbd-dev
 	# fuzz targets: clang and libFuzzer's runtime (with ASan and UBSan)
 	clang libclang-rt-14-dev
 	# peers used by the tests

@@ -20,22 +20,19 @@ int luks_cli_fail(int rc, const struct luks_err *err, const char *what)
 	return cli_exit_code(rc);
 }
 
-int luks_image_open(const char *path, bool writable, struct luks_image *img)
+int luks_image_open(const char *path, bool writable, unsigned reconnect_timeout_s,
+		    struct luks_image *img)
 {
 	struct luks_err err = {{0}};
 	int rc;
 
 	memset(img, 0, sizeof(*img));
 	img->path = path;
-	img->fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (img->fd < 0) {
-		rc = -errno;
-		cli_error("%s: %s", path, strerror(errno));
+	rc = image_open(path, writable, reconnect_timeout_s, &img->image);
+	if (rc < 0)
 		return cli_exit_code(rc);
-	}
-	rc = luks_io_init_fd(&img->io, img->fd, writable);
-	if (rc == 0)
-		rc = luks_load(&img->io, &img->hdr, &err);
+	img->io = img->image.io;
+	rc = luks_load(&img->io, &img->hdr, &err);
 	if (rc) {
 		/* Corrupt or foreign metadata is a usage error (exit 1), not a
 		 * missing device. */
@@ -52,9 +49,7 @@ void luks_image_close(struct luks_image *img)
 {
 	luks_free(img->hdr);
 	img->hdr = NULL;
-	if (img->fd >= 0)
-		close(img->fd);
-	img->fd = -1;
+	image_close(&img->image);
 }
 
 int luks_cli_parse_u32(const char *s, uint32_t *out)
@@ -220,7 +215,7 @@ int cmd_dump(int argc, char **argv)
 		cli_error("usage: cryptblk dump IMAGE [--json]");
 		return CLI_EXIT_USAGE;
 	}
-	ret = luks_image_open(argv[optind], false, &img);
+	ret = luks_image_open(argv[optind], false, 0, &img);
 	if (ret)
 		return ret;
 	rc = luks_describe(img.hdr, &text, &err);
@@ -294,7 +289,7 @@ int cmd_test_key(int argc, char **argv)
 		cli_error("%s", usage);
 		return CLI_EXIT_USAGE;
 	}
-	ret = luks_image_open(argv[optind], false, &img);
+	ret = luks_image_open(argv[optind], false, 0, &img);
 	if (ret)
 		return ret;
 	rc = passphrase_read(key_file, "Enter passphrase: ", false, &pass);

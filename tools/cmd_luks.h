@@ -3,6 +3,8 @@
 #ifndef CRYPTBLK_TOOLS_CMD_LUKS_H
 #define CRYPTBLK_TOOLS_CMD_LUKS_H
 
+#include "image.h"
+
 #include <cryptblk/luks.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -10,14 +12,16 @@
 
 struct luks_image {
 	const char *path;
-	int fd;
+	struct image image; /* a file or a remote export */
 	struct luks_io io;
 	struct luks_header *hdr;
 };
 
-/* Open the image and load its header; on failure print one line and return
- * the exit code (0 on success). */
-int luks_image_open(const char *path, bool writable, struct luks_image *img);
+/* Open the image (a path or an NBD URI; `reconnect_timeout_s` is a remote's,
+ * 0 for the default) and load its header; on failure print one line and
+ * return the exit code (0 on success). */
+int luks_image_open(const char *path, bool writable, unsigned reconnect_timeout_s,
+		    struct luks_image *img);
 void luks_image_close(struct luks_image *img);
 
 /* Print err (or a strerror line naming `what`) and map rc to an exit code. */

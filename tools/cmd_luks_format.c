@@ -1,4 +1,5 @@
-/* cryptblk format: a new LUKS2 (or LUKS1) volume on a file or device. */
+/* cryptblk format: a new LUKS2 (or LUKS1) volume on a file, a device or a
+ * remote NBD export. */
 #include "cli.h"
 #include "cmd_luks.h"
 #include "passphrase.h"
@@ -174,6 +175,37 @@ static int format_guard(const struct luks_io *io, const struct format_args *a)
 	return -EEXIST;
 }
 
+/* A remote export: nothing to create or grow, its server decides the size. */
+static int format_remote(const struct format_args *a)
+{
+	struct image img;
+	struct passphrase pass = {0};
+	struct luks_err err = {{0}};
+	int rc;
+
+	if (a->size) {
+		cli_error("%s: --size applies to files; a remote export has the size its server "
+			  "gives it",
+			  a->image);
+		return CLI_EXIT_USAGE;
+	}
+	rc = image_open(a->image, true, 0, &img);
+	if (rc < 0)
+		return cli_exit_code(rc);
+	if ((rc = format_guard(&img.io, a)))
+		goto out;
+	if ((rc = passphrase_read(a->key_file, "Enter passphrase for the new volume: ", true,
+				  &pass)))
+		goto out;
+	rc = luks_format(&img.io, &a->params, pass.buf, pass.len, &err);
+	if (rc)
+		luks_cli_fail(rc, &err, "format");
+out:
+	passphrase_free(&pass);
+	image_close(&img);
+	return rc == -EEXIST ? CLI_EXIT_USAGE : cli_exit_code(rc);
+}
+
 int cmd_format(int argc, char **argv)
 {
 	struct format_args a = {0};
@@ -185,6 +217,8 @@ int cmd_format(int argc, char **argv)
 
 	if (format_parse(argc, argv, &a))
 		return CLI_EXIT_USAGE;
+	if (image_is_uri(a.image))
+		return format_remote(&a);
 	if ((rc = format_open(&a, &fd)))
 		return cli_exit_code(rc);
 	if (fd >= 0 && (rc = luks_io_init_fd(&io, fd, true))) {

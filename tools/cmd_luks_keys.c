@@ -47,7 +47,7 @@ int cmd_add_key(int argc, char **argv)
 			  "standard input; give --key-file or --new-key-file");
 		return CLI_EXIT_USAGE;
 	}
-	ret = luks_image_open(argv[optind], true, &img);
+	ret = luks_image_open(argv[optind], true, 0, &img);
 	if (ret)
 		return ret;
 	rc = passphrase_read(key_file, "Enter any existing passphrase: ", false, &pass);
@@ -91,7 +91,7 @@ int cmd_remove_key(int argc, char **argv)
 		cli_error("%s", remove_usage);
 		return CLI_EXIT_USAGE;
 	}
-	ret = luks_image_open(argv[optind], true, &img);
+	ret = luks_image_open(argv[optind], true, 0, &img);
 	if (ret)
 		return ret;
 	rc = passphrase_read(key_file, "Enter passphrase to be deleted: ", false, &pass);

@@ -33,7 +33,9 @@ extern char **environ;
 
 static const char serve_usage[] =
     "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly] [--pid-file FILE] [--run COMMAND]\n"
-    "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR]\n"
+    "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR] [--reconnect-timeout SECONDS]\n"
+    "       (IMAGE: a file, a block device, or nbd://HOST[:PORT]/EXPORT,\n"
+    "        nbds://..., nbd+unix:///EXPORT?socket=PATH)\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
     "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
     "             [--insecure-plaintext] [--handshake-timeout SECONDS] [--max-connections N]\n"
@@ -65,6 +67,7 @@ int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volum
 		return ret;
 	}
 	sc->engines[index] = engine;
+	sc->loops[index] = loop;
 	return 0;
 }
 
@@ -73,6 +76,8 @@ void serve_volume_close(void *ctx, unsigned index, struct volume *vol)
 	struct serve_ctx *sc = ctx;
 
 	volume_close(vol);
+	/* A remote backend keeps polls on this loop until told to let go. */
+	backend_detach(sc->be, sc->loops[index]);
 	crypto_engine_detach(sc->engines[index]);
 	crypto_engine_close(sc->engines[index]); /* wipes its keys */
 	sc->engines[index] = NULL;
@@ -91,7 +96,7 @@ static int serve_unlock(const struct serve_opts *o, struct serve_ctx *sc)
 	struct passphrase pass = {0};
 	int rc, ret, slot;
 
-	ret = luks_image_open(o->image, !o->read_only, &img);
+	ret = luks_image_open(o->image, !o->read_only, o->reconnect_timeout, &img);
 	if (ret)
 		return ret;
 	rc = passphrase_read(o->key_file, "Enter passphrase: ", false, &pass);
@@ -104,6 +109,8 @@ static int serve_unlock(const struct serve_opts *o, struct serve_ctx *sc)
 		rc = luks_layout(img.hdr, img.io.size, &sc->layout, &err);
 	if (rc)
 		ret = luks_cli_fail(rc, &err, o->image);
+	else
+		sc->be = image_take_backend(&img.image); /* to serve from */
 out:
 	passphrase_free(&pass);
 	luks_image_close(&img);
@@ -296,6 +303,10 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: --queue-depth and --ublk-copy are for --ublk");
 		return -EINVAL;
 	}
+	if (o->reconnect_timeout && !image_is_uri(o->image)) {
+		cli_error("serve: --reconnect-timeout is for a remote IMAGE (an NBD URI)");
+		return -EINVAL;
+	}
 	if (o->ublk)
 		goto engine;
 	if (strncmp(o->nbd, "unix:", 5) && strncmp(o->nbd, "tcp:", 4)) {
@@ -386,6 +397,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"tls-ca", required_argument, NULL, 'A'},
 					     {"handshake-timeout", required_argument, NULL, 'H'},
 					     {"max-connections", required_argument, NULL, 'M'},
+					     {"reconnect-timeout", required_argument, NULL, 'W'},
 					     {0}};
 	uint32_t v;
 	int opt;
@@ -455,6 +467,15 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 				return -EINVAL;
 			}
 			o->max_connections = v;
+			break;
+		case 'W':
+			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 86400) {
+				cli_error("serve: --reconnect-timeout %s: not a number of seconds "
+					  "from 1 to 86400",
+					  optarg);
+				return -EINVAL;
+			}
+			o->reconnect_timeout = v;
 			break;
 		case 't':
 			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
@@ -552,7 +573,6 @@ int cmd_serve(int argc, char **argv)
 	struct serve_ctx sc = {0};
 	struct nbd_tls *tls = NULL;
 	sigset_t sigs;
-	long cpus;
 	int rc, ret;
 
 	if (serve_parse(argc, argv, &o) < 0)
@@ -567,18 +587,16 @@ int cmd_serve(int argc, char **argv)
 	if (ret)
 		goto out;
 	sc.crypto_spec = o.crypto;
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	sc.nr_engines = o.threads ? o.threads : (cpus > 0 ? (unsigned)cpus : 1);
-	o.threads = sc.nr_engines;
-	sc.engines = calloc(sc.nr_engines, sizeof(*sc.engines));
-	if (!sc.engines) {
-		ret = cli_exit_code(-ENOMEM);
+	rc = image_serve_threads(o.image, sc.be, o.threads, &sc.nr_engines);
+	if (rc < 0) {
+		ret = cli_exit_code(rc);
 		goto out;
 	}
-	rc = backend_file_open(o.image, o.read_only ? BACKEND_FILE_READONLY : 0, &sc.be);
-	if (rc < 0) {
-		cli_error("serve: %s: %s", o.image, strerror(-rc));
-		ret = cli_exit_code(rc);
+	o.threads = sc.nr_engines;
+	sc.engines = calloc(sc.nr_engines, sizeof(*sc.engines));
+	sc.loops = calloc(sc.nr_engines, sizeof(*sc.loops));
+	if (!sc.engines || !sc.loops) {
+		ret = cli_exit_code(-ENOMEM);
 		goto out;
 	}
 	/* Block the stop signals before any thread exists, so every worker
@@ -592,6 +610,7 @@ out:
 	luks_key_free(sc.key);
 	backend_close(sc.be);
 	free(sc.engines);
+	free(sc.loops);
 	nbd_tls_free(tls);
 	return ret;
 }

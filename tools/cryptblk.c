@@ -25,7 +25,8 @@ static const struct command commands[] = {
     {"serve", cmd_serve,
      "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto "
      "openssl|threads[:N]|virtio:PCI_ADDR] "
-     "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD]   serve the "
+     "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD] "
+     "[--reconnect-timeout S]   serve the "
      "plaintext over NBD\n"
      "  serve IMAGE [--key-file FILE] --ublk[=ID] [--queues N] [--queue-depth N] [--crypto ...] "
      "[--readonly] [--ublk-copy auto|user|buffer] [--pid-file FILE] [--run CMD]   or as "
@@ -38,6 +39,9 @@ static void usage(FILE *out)
 	fprintf(out, "usage: cryptblk COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].usage);
+	fprintf(out,
+		"\nIMAGE is a file, a block device, or a remote NBD export: "
+		"nbd://HOST[:PORT]/EXPORT,\nnbds://... (TLS), nbd+unix:///EXPORT?socket=PATH\n");
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,7 @@ struct serve_opts {
 	unsigned threads;	    /* NBD worker threads, or ublk queues */
 	unsigned handshake_timeout; /* --handshake-timeout SECONDS (NBD); 0: default */
 	unsigned max_connections;   /* --max-connections N (NBD); 0: default */
+	unsigned reconnect_timeout; /* seconds, for a remote IMAGE; 0: default */
 	/* --ublk[=ID] */
 	bool ublk;
 	int ublk_id; /* -1: the kernel picks */
@@ -36,6 +37,7 @@ struct serve_ctx {
 	struct volume_layout layout;
 	struct luks_key *key; /* until every thread has copied it */
 	struct crypto_engine **engines;
+	struct loop **loops; /* each thread's, to detach the backend from */
 	unsigned nr_engines;
 };
 

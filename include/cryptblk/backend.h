@@ -48,6 +48,10 @@ struct backend_ops {
 	void (*submit)(struct backend *be, struct loop *loop, struct backend_io *io);
 	/* required */
 	void (*close)(struct backend *be);
+	/* optional: `loop` submits nothing more (none of its I/Os is in
+	 * flight). The backend cancels what it keeps armed there (socket
+	 * polls, timers) so the loop can run dry before it is destroyed. */
+	void (*detach)(struct backend *be, struct loop *loop);
 };
 
 struct backend {
@@ -66,6 +70,28 @@ enum backend_file_flags {
 /* A regular file or a block device. */
 int backend_file_open(const char *path, unsigned flags, struct backend **out);
 
+enum backend_nbd_flags {
+	BACKEND_NBD_READONLY = 1u << 0,
+};
+
+/* A remote NBD export named by an NBD URI (nbd://, nbds://, nbd+unix://,
+ * nbds+unix://; TLS files through the URI's query). Open connects once,
+ * blocking, to learn the export's size and abilities. Every loop that
+ * submits gets its own connection (call backend_detach() before that loop
+ * ends). A dropped connection is made again in the background and the I/Os
+ * it carried are sent again; I/Os still waiting `reconnect_timeout_s`
+ * seconds (0: 30) after the drop fail with -EIO, as do new ones, until a
+ * connection is back. */
+int backend_nbd_open(const char *uri, unsigned flags, unsigned reconnect_timeout_s,
+		     struct backend **out);
+/* Whether several loops (connections) may share the backend: the remote
+ * promised that a flush on one connection covers writes on every other.
+ * True for backends that are not remote. */
+bool backend_nbd_multi_conn(const struct backend *be);
+/* libnbd's words for the last backend_nbd_open() that failed on this
+ * thread ("" when none did). */
+const char *backend_nbd_error(void);
+
 /* A decorator that fails chosen I/Os, for tests only: every I/O of `op` that
  * overlaps [offset, offset+len) completes with `err` (a negative errno such
  * as -EIO or -ENOSPC) without reaching the inner backend, until
@@ -78,6 +104,12 @@ void backend_fault_clear(struct backend *faulty);
 static inline void backend_submit(struct backend *be, struct loop *loop, struct backend_io *io)
 {
 	be->ops->submit(be, loop, io);
+}
+
+static inline void backend_detach(struct backend *be, struct loop *loop)
+{
+	if (be && be->ops->detach)
+		be->ops->detach(be, loop);
 }
 
 static inline void backend_close(struct backend *be)

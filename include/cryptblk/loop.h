@@ -49,6 +49,8 @@ void loop_prep_write(struct loop_op *op, int fd, const void *buf, uint32_t len, 
 void loop_prep_fsync(struct loop_op *op, int fd, bool datasync);
 void loop_prep_fallocate(struct loop_op *op, int fd, int mode, uint64_t off, uint64_t len);
 void loop_prep_poll_multishot(struct loop_op *op, int fd, uint32_t poll_mask);
+/* One-shot: a single CQE with the ready events (or a negative errno). */
+void loop_prep_poll(struct loop_op *op, int fd, uint32_t poll_mask);
 void loop_prep_recv(struct loop_op *op, int fd, void *buf, uint32_t len, int flags);
 void loop_prep_send(struct loop_op *op, int fd, const void *buf, uint32_t len, int flags);
 void loop_prep_accept(struct loop_op *op, int fd);

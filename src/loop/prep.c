@@ -35,6 +35,11 @@ void loop_prep_poll_multishot(struct loop_op *op, int fd, uint32_t poll_mask)
 	io_uring_prep_poll_multishot(loop_op_sqe(op), fd, poll_mask);
 }
 
+void loop_prep_poll(struct loop_op *op, int fd, uint32_t poll_mask)
+{
+	io_uring_prep_poll_add(loop_op_sqe(op), fd, poll_mask);
+}
+
 void loop_prep_recv(struct loop_op *op, int fd, void *buf, uint32_t len, int flags)
 {
 	io_uring_prep_recv(loop_op_sqe(op), fd, buf, len, flags);
