@@ -33,7 +33,9 @@ static const char serve_usage[] =
     "usage: cryptblk serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT\n"
     "       [--crypto openssl|threads[:N]] [--readonly] [--export-name NAME]\n"
     "       [--description TEXT] [--threads N] [--pid-file FILE] [--run COMMAND]\n"
-    "       [--insecure-plaintext]";
+    "       [--insecure-plaintext]\n"
+    "       (--crypto delay:TIME[,SPEC], e.g. delay:100us,openssl, is for benchmarks\n"
+    "       only: it holds every job TIME before SPEC runs it)";
 
 struct serve_opts {
 	const char *image, *key_file, *nbd, *crypto, *export_name, *description;
