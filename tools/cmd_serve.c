@@ -39,7 +39,9 @@ static const char serve_usage[] =
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
     "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
     "             [--insecure-plaintext] [--handshake-timeout SECONDS] [--max-connections N]\n"
-    "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]";
+    "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]\n"
+    "       (--crypto delay:TIME[,SPEC], e.g. delay:100us,openssl, is for benchmarks\n"
+    "       only: it holds every job TIME before SPEC runs it)";
 
 int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
 {
