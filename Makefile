@@ -1,18 +1,22 @@
 # Thin driver around CMake. `make` builds build/cryptblk; `make test` builds
-# the normal and the sanitizer trees and runs every suite; `make run` serves a
-# demo volume over NBD on a unix socket.
+# the normal and the sanitizer trees and runs every suite, then fuzzes each
+# target for 30 s; `make fuzz` fuzzes for FUZZ_SECONDS (docs/fuzzing.md);
+# `make run` serves a demo volume over NBD on a unix socket.
 BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
 MAKEFLAGS  += --no-print-directory
+FUZZ_BUILD ?= build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS  ?= 2
 
-.PHONY: all deps run test test-unit test-asan format format-check clean
+.PHONY: all deps run test test-unit test-asan fuzz fuzz-build format format-check clean
 
 all: $(BUILD)/build.ninja-or-make
 	cmake --build $(BUILD) -j$(JOBS)
 
 $(BUILD)/build.ninja-or-make:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRYPTBLK_SANITIZE=OFF >/dev/null
 	@touch $@
 
 $(ASAN_BUILD)/configured:
@@ -33,6 +37,19 @@ test: deps all $(ASAN_BUILD)/configured format-check
 		ctest --output-on-failure -L unit -j$(JOBS)
 	@echo "== release build: every suite"
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@echo "== libFuzzer targets, 30 s each"
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# The fuzz targets build with clang in a tree of their own (tests/fuzz).
+$(FUZZ_BUILD)/configured:
+	CC=clang cmake -S tests/fuzz -B $(FUZZ_BUILD) >/dev/null
+	@touch $@
+
+fuzz-build: deps $(FUZZ_BUILD)/configured
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
+fuzz: fuzz-build
+	FUZZ_JOBS=$(FUZZ_JOBS) bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

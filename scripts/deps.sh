@@ -8,6 +8,8 @@ packages=(
 	# build
 	build-essential cmake pkg-config clang-format
 	liburing-dev libssl-dev check libjson-c-dev libargon2-dev libnbd-dev
+	# fuzz targets: clang and libFuzzer's runtime (with ASan and UBSan)
+	clang libclang-rt-14-dev
 	# peers used by the tests
 	cryptsetup-bin python3-cryptography qemu-utils nbdkit libnbd-bin python3-libnbd fio
 	# certificates for the TLS tests

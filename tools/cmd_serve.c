@@ -32,14 +32,16 @@
 extern char **environ;
 
 static const char serve_usage[] =
-    "usage: cryptblk serve IMAGE [--key-file FILE] [--crypto openssl|threads[:N]] [--readonly]\n"
-    "       [--pid-file FILE] [--run COMMAND] [--reconnect-timeout SECONDS]\n"
+    "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly] [--pid-file FILE] [--run COMMAND]\n"
+    "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR] [--reconnect-timeout SECONDS]\n"
     "       (IMAGE: a file, a block device, or nbd://HOST[:PORT]/EXPORT,\n"
     "        nbds://..., nbd+unix:///EXPORT?socket=PATH)\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
     "             [--threads N] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
     "             [--insecure-plaintext] [--handshake-timeout SECONDS] [--max-connections N]\n"
-    "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]";
+    "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]\n"
+    "       (--crypto delay:TIME[,SPEC], e.g. delay:100us,openssl, is for benchmarks\n"
+    "       only: it holds every job TIME before SPEC runs it)";
 
 int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
 {

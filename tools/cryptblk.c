@@ -23,7 +23,8 @@ static const struct command commands[] = {
      "add-key IMAGE [--key-file FILE] --new-key-file FILE   add a passphrase"},
     {"remove-key", cmd_remove_key, "remove-key IMAGE [--key-file FILE]   remove a passphrase"},
     {"serve", cmd_serve,
-     "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto openssl|threads[:N]] "
+     "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto "
+     "openssl|threads[:N]|virtio:PCI_ADDR] "
      "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD] "
      "[--reconnect-timeout S]   serve the "
      "plaintext over NBD\n"

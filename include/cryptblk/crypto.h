@@ -66,7 +66,7 @@ struct crypto_engine;
 struct loop;
 
 struct crypto_engine_ops {
-	const char *name; /* "openssl", "threads" */
+	const char *name; /* "openssl", "threads", "virtio" */
 	/* required: `args` is what followed "name:" in the spec, or NULL */
 	int (*create)(const char *args, struct crypto_engine **out);
 	/* required: no jobs may be in flight */
@@ -100,7 +100,8 @@ struct crypto_engine {
 	struct loop_watch *watch;
 };
 
-/* Open an engine by spec: "openssl", "threads", "threads:N". */
+/* Open an engine by spec: "openssl", "threads", "threads:N", "virtio:PCI_ADDR"
+ * (docs/vfio.md). */
 int crypto_engine_open(const char *spec, struct crypto_engine **out);
 void crypto_engine_close(struct crypto_engine *engine);
 int crypto_engine_set_key(struct crypto_engine *engine, unsigned slot, const uint8_t *key,

@@ -17,8 +17,8 @@
 #include <string.h>
 
 static const struct crypto_engine_ops *const engine_table[] = {
-    &crypto_openssl_ops,
-    &crypto_threads_ops,
+    &crypto_openssl_ops, &crypto_threads_ops, &crypto_virtio_ops, /* "virtio:PCI_ADDR" */
+    &crypto_delay_ops, /* benchmark only: a fixed latency around another engine */
 };
 
 int crypto_engine_open(const char *spec, struct crypto_engine **out)

@@ -6,5 +6,8 @@
 
 extern const struct crypto_engine_ops crypto_openssl_ops;
 extern const struct crypto_engine_ops crypto_threads_ops;
+extern const struct crypto_engine_ops crypto_virtio_ops; /* virtio/virtio_engine.c */
+/* Benchmark only: "delay:D[,SPEC]" holds each job D before SPEC runs it. */
+extern const struct crypto_engine_ops crypto_delay_ops;
 
 #endif

@@ -86,6 +86,9 @@ static int phdr_check(const struct luks1_hdr *hdr, uint64_t dev_size, struct luk
 	if (h->payload_offset == 0)
 		return luks_err_set(err, -ENOTSUP,
 				    "luks1: payload_offset 0 (detached header) unsupported");
+	if ((uint64_t)h->payload_offset * AREA_SECTOR < LUKS1_PHDR_SIZE)
+		return luks_err_set(err, -EINVAL, "luks1: payload_offset %u overlaps the header",
+				    h->payload_offset);
 	if ((uint64_t)h->payload_offset * AREA_SECTOR > dev_size)
 		return luks_err_set(err, -EINVAL,
 				    "luks1: payload_offset past the end of the device");

@@ -179,8 +179,8 @@ static json_object *keyslot_describe(unsigned id, const struct luks2_keyslot *ks
 	json_object_object_add(o, "priority", json_object_new_int(ks->priority));
 	json_object_object_add(o, "cipher", json_object_new_string(ks->area_cipher));
 	json_object_object_add(o, "cipher_key_size", json_object_new_int64(ks->area_key_size));
-	json_object_object_add(o, "area_offset", json_object_new_int64((int64_t)ks->area_offset));
-	json_object_object_add(o, "area_size", json_object_new_int64((int64_t)ks->area_size));
+	json_object_object_add(o, "area_offset", json_object_new_uint64(ks->area_offset));
+	json_object_object_add(o, "area_size", json_object_new_uint64(ks->area_size));
 	json_object_object_add(o, "af_stripes", json_object_new_int64(ks->stripes));
 	json_object_object_add(o, "af_hash", json_object_new_string(ks->af_hash));
 	json_object_object_add(o, "kdf", kdf_describe(&ks->kdf));
@@ -192,10 +192,10 @@ static json_object *copy_describe(const struct luks2_copy *c)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "offset", json_object_new_int64((int64_t)c->offset));
+	json_object_object_add(o, "offset", json_object_new_uint64(c->offset));
 	json_object_object_add(o, "valid", json_object_new_boolean(c->status == 0));
 	if (c->status == 0)
-		json_object_object_add(o, "seqid", json_object_new_int64((int64_t)c->bin.seqid));
+		json_object_object_add(o, "seqid", json_object_new_uint64(c->bin.seqid));
 	else
 		json_object_object_add(o, "error", json_object_new_string(c->error));
 	return o;
@@ -211,21 +211,17 @@ int luks2_describe(const struct luks2_hdr *hdr, json_object *out)
 	json_object_object_add(out, "uuid", json_object_new_string(b->uuid));
 	json_object_object_add(out, "label", json_object_new_string(b->label));
 	json_object_object_add(out, "subsystem", json_object_new_string(b->subsystem));
-	json_object_object_add(out, "seqid", json_object_new_int64((int64_t)b->seqid));
-	json_object_object_add(out, "hdr_size", json_object_new_int64((int64_t)b->hdr_size));
-	json_object_object_add(out, "keyslots_size",
-			       json_object_new_int64((int64_t)m->keyslots_size));
+	json_object_object_add(out, "seqid", json_object_new_uint64(b->seqid));
+	json_object_object_add(out, "hdr_size", json_object_new_uint64(b->hdr_size));
+	json_object_object_add(out, "keyslots_size", json_object_new_uint64(m->keyslots_size));
 	json_object_object_add(out, "cipher", json_object_new_string(m->segment.cipher));
 	json_object_object_add(out, "key_size", json_object_new_int64(m->segment.key_size));
 	json_object_object_add(out, "sector_size", json_object_new_int64(m->segment.sector_size));
-	json_object_object_add(out, "data_offset",
-			       json_object_new_int64((int64_t)m->segment.offset));
+	json_object_object_add(out, "data_offset", json_object_new_uint64(m->segment.offset));
 	json_object_object_add(out, "data_size",
-			       m->segment.dynamic
-				   ? json_object_new_string("dynamic")
-				   : json_object_new_int64((int64_t)m->segment.size));
-	json_object_object_add(out, "iv_tweak",
-			       json_object_new_int64((int64_t)m->segment.iv_tweak));
+			       m->segment.dynamic ? json_object_new_string("dynamic")
+						  : json_object_new_uint64(m->segment.size));
+	json_object_object_add(out, "iv_tweak", json_object_new_uint64(m->segment.iv_tweak));
 	json_object_object_add(out, "allow_discards", json_object_new_boolean(m->allow_discards));
 	for (unsigned i = 0; i < LUKS2_KEYSLOTS_MAX; i++)
 		if (m->keyslots[i].present)
