@@ -16,6 +16,12 @@ packages=(
 	openssl
 	# kernel tests (tests/vm): the guest, its initramfs and what runs in it
 	qemu-system-x86 busybox-static cpio xz-utils kmod dmsetup e2fsprogs nbd-client
+	# the nbdkit filter (issue 10): nbdkit's filter API headers
+	nbdkit-plugin-dev
+	# key exposure (gcore of a serving process) and memory checking
+	gdb valgrind
+	# a throwaway single-node Ceph behind qemu-storage-daemon (remote backend test)
+	ceph-mon ceph-osd ceph-base ceph-common qemu-block-extra
 )
 
 missing=()
