@@ -26,8 +26,7 @@ struct testfaults_rule {
 static const struct {
 	const char *name;
 	int err;
-} testfaults_errnos[] = {
-    {"EIO", -EIO}, {"ENOSPC", -ENOSPC}, {"EROFS", -EROFS}, {"EPERM", -EPERM}};
+} testfaults_errnos[] = {{"EIO", -EIO}, {"ENOSPC", -ENOSPC}, {"EROFS", -EROFS}, {"EPERM", -EPERM}};
 
 static int testfaults_errno(const char *name)
 {
@@ -153,8 +152,8 @@ static int testfaults_crash_write(void *priv, const void *buf, size_t len, uint6
 {
 	(void)priv;
 	if (++testfaults_crash.writes == testfaults_crash.crash_at) {
-		size_t n = testfaults_crash.torn_bytes < len ? (size_t)testfaults_crash.torn_bytes
-							     : len;
+		size_t n =
+		    testfaults_crash.torn_bytes < len ? (size_t)testfaults_crash.torn_bytes : len;
 
 		/* A torn write, then the end a kill -9 would bring. */
 		if (n > 0)

@@ -159,8 +159,8 @@ int backend_fault_wrap(struct backend *inner, struct backend **out)
 	return 0;
 }
 
-static int fault_rule_add(struct backend *faulty, enum backend_op op, uint64_t offset,
-			  uint64_t len, int err, bool short_io)
+static int fault_rule_add(struct backend *faulty, enum backend_op op, uint64_t offset, uint64_t len,
+			  int err, bool short_io)
 {
 	struct fault_backend *fb;
 	struct fault_rule *rule;

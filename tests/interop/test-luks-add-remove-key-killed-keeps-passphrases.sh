@@ -111,13 +111,13 @@ crash_points() {
 
 # kill -9 after a random delay within the command's usual run time.
 random_kills() {
-	local type=$1 op=$2 start=$3 rounds=$4 i pid t0 t1 ms delay rc
+	local type=$1 op=$2 start=$3 rounds=$4 pid t0 t1 ms delay rc
 	cp "$start" "$TMP/img"
 	t0=$(date +%s%N)
 	run_cmd "$TMP/img" "$op" || fail "$type $op failed: $(cat "$TMP/cmd.err")"
 	t1=$(date +%s%N)
 	ms=$(((t1 - t0) / 1000000 + 1))
-	for i in $(seq 1 "$rounds"); do
+	for _ in $(seq 1 "$rounds"); do
 		delay=$((RANDOM % ms))
 		cp "$start" "$TMP/img"
 		cmd_of "$TMP/img" "$op"
