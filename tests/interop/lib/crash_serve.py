@@ -28,6 +28,7 @@ checked too; breaking it would mean a reply went out before the write was
 issued. Power loss is not simulated: fdatasync's durability is not tested.
 """
 
+import argparse
 import hashlib
 import os
 import random
@@ -290,7 +291,6 @@ def header_bytes(path, n):
 
 
 def main():
-    import argparse
     p = argparse.ArgumentParser()
     p.add_argument("--cryptblk", required=True)
     p.add_argument("--image", required=True)
