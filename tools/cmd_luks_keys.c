@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "cmd_luks.h"
 #include "passphrase.h"
+#include "testfaults.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,8 @@ int cmd_add_key(int argc, char **argv)
 	if (rc == 0)
 		rc = passphrase_read(new_file, "Enter new passphrase for key slot: ", true,
 				     &new_pass);
+	if (rc == 0)
+		rc = testfaults_luks_io_wrap(&img.io); /* test only: CRYPTBLK_TEST_CRASH_AT */
 	if (rc) {
 		ret = cli_exit_code(rc);
 		goto out;
@@ -95,6 +98,8 @@ int cmd_remove_key(int argc, char **argv)
 	if (ret)
 		return ret;
 	rc = passphrase_read(key_file, "Enter passphrase to be deleted: ", false, &pass);
+	if (rc == 0)
+		rc = testfaults_luks_io_wrap(&img.io); /* test only: CRYPTBLK_TEST_CRASH_AT */
 	if (rc == 0)
 		rc = luks_keyslot_remove(&img.io, img.hdr, pass.buf, pass.len, &slot, &err);
 	if (rc)

@@ -10,6 +10,7 @@
 #include "cmd_luks.h"
 #include "passphrase.h"
 #include "serve.h"
+#include "testfaults.h"
 
 #include <cryptblk/backend.h>
 #include <cryptblk/crypto.h>
@@ -602,6 +603,11 @@ int cmd_serve(int argc, char **argv)
 	ret = serve_unlock(&o, &sc);
 	if (ret)
 		goto out;
+	rc = testfaults_backend_wrap(&sc.be); /* test only: CRYPTBLK_TEST_FAULTS */
+	if (rc < 0) {
+		ret = cli_exit_code(rc);
+		goto out;
+	}
 	sc.crypto_spec = o.crypto;
 	rc = image_serve_threads(o.image, sc.be, o.threads, &sc.nr_engines);
 	if (rc < 0) {

@@ -99,6 +99,12 @@ const char *backend_nbd_error(void);
 int backend_fault_wrap(struct backend *inner, struct backend **out);
 int backend_fault_add(struct backend *faulty, enum backend_op op, uint64_t offset, uint64_t len,
 		      int err);
+/* A short rule (READ or WRITE only): a matching io that starts before
+ * `offset` has its part before `offset` transferred, then fails with `err`,
+ * like a device that stops part-way; one that starts inside the range
+ * transfers nothing. A write cut short has changed the storage. */
+int backend_fault_add_short(struct backend *faulty, enum backend_op op, uint64_t offset,
+			    uint64_t len, int err);
 void backend_fault_clear(struct backend *faulty);
 
 static inline void backend_submit(struct backend *be, struct loop *loop, struct backend_io *io)

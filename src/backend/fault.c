@@ -1,7 +1,12 @@
 /* The fault decorator, for tests: I/Os that match a rule complete with the
  * rule's errno (on a later loop turn) and never reach the inner backend; all
  * others pass through untouched. A FLUSH has no range, so a FLUSH rule fails
- * every flush whatever its range. */
+ * every flush whatever its range.
+ *
+ * A short rule models a device that stops part-way: the part of a READ or
+ * WRITE before the rule's offset is transferred (through the decorator
+ * again, so other rules still apply to it), then the io fails with the
+ * rule's errno. A write that fails this way has changed the storage. */
 #include "backend_priv.h"
 
 #include <errno.h>
@@ -11,7 +16,15 @@ struct fault_rule {
 	enum backend_op op;
 	uint64_t offset, len;
 	int err;
+	bool short_io; /* transfer the part before `offset`, then fail */
 	struct fault_rule *next;
+};
+
+/* The leading part of an io cut short by a rule, in flight on its own. */
+struct fault_prefix {
+	struct backend_io io;
+	struct backend_io *outer;
+	int err;
 };
 
 struct fault_backend {
@@ -42,15 +55,56 @@ static bool fault_rule_matches(const struct fault_rule *rule, const struct backe
 	return io->offset < rule->offset + rule->len && rule->offset < io_end;
 }
 
+/* Runs on the loop: the outer io fails with the prefix's own error, or
+ * with the rule's once the prefix went through. */
+static void fault_prefix_done(struct backend_io *io, int res)
+{
+	struct fault_prefix *p = backend_container_of(io, struct fault_prefix, io);
+	struct backend_io *outer = p->outer;
+	int err = res < 0 ? res : p->err;
+
+	free(p);
+	outer->done(outer, err);
+}
+
+static void fault_short_submit(struct backend *be, struct loop *loop, struct backend_io *io,
+			       const struct fault_rule *rule)
+{
+	struct fault_prefix *p;
+
+	if ((io->op != BACKEND_READ && io->op != BACKEND_WRITE) || io->offset >= rule->offset) {
+		/* Nothing lies before the fault: the device transfers nothing. */
+		backend_io_fail_later(loop, io, rule->err);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		backend_io_fail_later(loop, io, -ENOMEM);
+		return;
+	}
+	p->outer = io;
+	p->err = rule->err;
+	p->io.op = io->op;
+	p->io.buf = io->buf;
+	p->io.len = (uint32_t)(rule->offset - io->offset);
+	p->io.offset = io->offset;
+	p->io.done = fault_prefix_done;
+	/* The prefix ends where this rule begins, so it cannot match it again. */
+	backend_submit(be, loop, &p->io);
+}
+
 static void fault_submit(struct backend *be, struct loop *loop, struct backend_io *io)
 {
 	struct fault_backend *fb = fault_backend_of(be);
 
 	for (const struct fault_rule *rule = fb->rules; rule; rule = rule->next) {
-		if (fault_rule_matches(rule, io)) {
+		if (!fault_rule_matches(rule, io))
+			continue;
+		if (rule->short_io)
+			fault_short_submit(be, loop, io, rule);
+		else
 			backend_io_fail_later(loop, io, rule->err);
-			return;
-		}
+		return;
 	}
 	backend_submit(fb->inner, loop, io);
 }
@@ -105,8 +159,8 @@ int backend_fault_wrap(struct backend *inner, struct backend **out)
 	return 0;
 }
 
-int backend_fault_add(struct backend *faulty, enum backend_op op, uint64_t offset, uint64_t len,
-		      int err)
+static int fault_rule_add(struct backend *faulty, enum backend_op op, uint64_t offset, uint64_t len,
+			  int err, bool short_io)
 {
 	struct fault_backend *fb;
 	struct fault_rule *rule;
@@ -123,7 +177,22 @@ int backend_fault_add(struct backend *faulty, enum backend_op op, uint64_t offse
 	rule->offset = offset;
 	rule->len = len;
 	rule->err = err;
+	rule->short_io = short_io;
 	rule->next = fb->rules;
 	fb->rules = rule;
 	return 0;
+}
+
+int backend_fault_add(struct backend *faulty, enum backend_op op, uint64_t offset, uint64_t len,
+		      int err)
+{
+	return fault_rule_add(faulty, op, offset, len, err, false);
+}
+
+int backend_fault_add_short(struct backend *faulty, enum backend_op op, uint64_t offset,
+			    uint64_t len, int err)
+{
+	if (op != BACKEND_READ && op != BACKEND_WRITE)
+		return -EINVAL;
+	return fault_rule_add(faulty, op, offset, len, err, true);
 }

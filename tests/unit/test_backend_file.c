@@ -456,6 +456,57 @@ START_TEST(test_fault_clear_restores_io)
 }
 END_TEST
 
+START_TEST(test_fault_short_read_fills_prefix_then_fails)
+{
+	struct fixture f;
+	uint8_t buf[16384];
+
+	fault_open(&f);
+	ck_assert_int_eq(backend_fault_add_short(f.be, BACKEND_READ, 8192, 4096, -EIO), 0);
+	memset(buf, 0xaa, sizeof(buf));
+	ck_assert_int_eq(io_run(&f, BACKEND_READ, buf, sizeof(buf), 4096), -EIO);
+	/* The 4 KiB before the fault arrived; nothing at or after it did. */
+	assert_pattern(buf, 4096, 4096);
+	for (size_t i = 4096; i < sizeof(buf); i++)
+		ck_assert_uint_eq(buf[i], 0xaa);
+	/* Starting inside the range: nothing transferred. */
+	memset(buf, 0xaa, sizeof(buf));
+	ck_assert_int_eq(io_run(&f, BACKEND_READ, buf, 512, 8192 + 512), -EIO);
+	ck_assert_uint_eq(buf[0], 0xaa);
+	/* Neighbours are untouched by the rule. */
+	ck_assert_int_eq(io_run(&f, BACKEND_READ, buf, 4096, 12288), 0);
+	assert_pattern(buf, 4096, 12288);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(test_fault_short_write_lands_prefix_then_fails)
+{
+	struct fixture f;
+	uint8_t buf[16384], back[16384];
+
+	fault_open(&f);
+	/* Rules added later are tried first: the short one, then this. */
+	ck_assert_int_eq(backend_fault_add(f.be, BACKEND_WRITE, 0, 512, -EIO), 0);
+	ck_assert_int_eq(backend_fault_add_short(f.be, BACKEND_WRITE, 8192, 512, -ENOSPC), 0);
+	memset(buf, 0x5c, sizeof(buf));
+	ck_assert_int_eq(io_run(&f, BACKEND_WRITE, buf, sizeof(buf), 4096), -ENOSPC);
+	ck_assert_int_eq(helper_file_pread(f.path, back, sizeof(back), 4096), 0);
+	for (size_t i = 0; i < 4096; i++)
+		ck_assert_uint_eq(back[i], 0x5c);
+	assert_pattern(back + 4096, sizeof(back) - 4096, 8192);
+	/* The prefix [0, 8192) meets the rule at 0, so nothing lands. */
+	memset(buf, 0x77, sizeof(buf));
+	ck_assert_int_eq(io_run(&f, BACKEND_WRITE, buf, 16384, 0), -EIO);
+	ck_assert_int_eq(helper_file_pread(f.path, back, 8192, 0), 0);
+	assert_pattern(back, 4096, 0);
+	for (size_t i = 4096; i < 8192; i++)
+		ck_assert_uint_eq(back[i], 0x5c);
+	ck_assert_int_eq(backend_fault_add_short(f.be, BACKEND_FLUSH, 0, 0, -EIO), -EINVAL);
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_fault_add_rejects_bad_rules)
 {
 	struct fixture f;
@@ -483,6 +534,8 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_fault_fails_only_overlapping_ios_of_its_op);
 	tcase_add_test(tc, test_fault_flush_and_discard_rules);
 	tcase_add_test(tc, test_fault_clear_restores_io);
+	tcase_add_test(tc, test_fault_short_read_fills_prefix_then_fails);
+	tcase_add_test(tc, test_fault_short_write_lands_prefix_then_fails);
 	tcase_add_test(tc, test_fault_add_rejects_bad_rules);
 }
 
