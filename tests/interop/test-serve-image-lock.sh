@@ -96,8 +96,9 @@ stop_all
 rc=0
 "$CRYPTBLK" serve "$img" --key-file "$TMP/key" --nbd "unix:$TMP/b.sock" --shared-readonly \
 	2>"$TMP/err" || rc=$?
-[ "$rc" -eq 1 ] && grep -q "^cryptblk: serve: --shared-readonly needs --readonly$" "$TMP/err" ||
-	fail "--shared-readonly alone: exit $rc: $(cat "$TMP/err")"
+[ "$rc" -eq 1 ] || fail "--shared-readonly alone: exit $rc"
+grep -q "^cryptblk: serve: --shared-readonly needs --readonly$" "$TMP/err" ||
+	fail "--shared-readonly alone: $(cat "$TMP/err")"
 
 # A kill -9 releases the lock too (the kernel drops it with the process).
 start k
