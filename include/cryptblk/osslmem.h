@@ -17,16 +17,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Default size of the secure heap: a key schedule pair costs about 2 KiB,
- * so this holds several hundred engines' keys. */
+/* Default size of the secure heap: a keyed slot of an engine thread (an
+ * encrypt and a decrypt context with their key schedules) takes 2.5 KiB,
+ * so this holds the keys of several hundred threads. */
 #define OSSLMEM_HEAP_DEFAULT (2u << 20)
 
 /* Install the hooks and create a secure heap of `heap_size` bytes (a power
  * of two of at least 64 KiB; 0: no secure heap, the hooks are not
  * installed). Must run before OpenSSL allocates anything: first thing in
- * main(), before any thread exists. Returns 0, -EBUSY when OpenSSL has
- * already allocated (its allocator can no longer be changed), -EINVAL for a
- * bad size, -ENOMEM when the heap cannot be mapped. *locked tells whether
+ * main(), before any thread exists. It then uses the ciphers, digests and
+ * PBKDF2 of the format and crypto code once, outside any scope, so that
+ * OpenSSL's lasting algorithm tables are not built in the secure heap.
+ * Returns 0, -EBUSY when OpenSSL has already allocated (its allocator can
+ * no longer be changed), -EALREADY when called before, -EINVAL for a bad
+ * size, -ENOMEM when the heap cannot be mapped. *locked tells whether
  * the heap is mlock'ed (RLIMIT_MEMLOCK may forbid it; it is still kept out
  * of core images). On failure OpenSSL keeps allocating as before. */
 int osslmem_init(size_t heap_size, bool *locked);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
  * rounds every request up to a power of two of at least this. */
 #define OSSLMEM_MIN_BLOCK 16
 
-static bool osslmem_heap_ready; /* written once, before any thread exists */
+static bool osslmem_hooked;	/* written once, before any thread exists */
+static bool osslmem_heap_ready; /* likewise */
 static _Thread_local unsigned osslmem_depth;
 static atomic_ulong osslmem_spill_count;
 
@@ -83,6 +85,32 @@ static void *osslmem_realloc(void *p, size_t n, const char *file, int line)
 	return q;
 }
 
+/* The first use of an algorithm makes OpenSSL build its tables of every
+ * algorithm of that kind, and cache them for the life of the process:
+ * kilobytes that would otherwise fill the secure heap, first used inside a
+ * secret scope. So the ciphers, digests and PBKDF2 of the format and
+ * crypto code are used once here, outside any scope, on dummy data. */
+static void osslmem_warm_up(void)
+{
+	static const uint8_t dummy[64] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	const EVP_MD *mds[] = {EVP_sha1(), EVP_sha224(), EVP_sha256(), EVP_sha384(), EVP_sha512()};
+	const EVP_CIPHER *ciphers[] = {EVP_aes_128_xts(), EVP_aes_256_xts()};
+	uint8_t out[EVP_MAX_MD_SIZE];
+	unsigned outl;
+
+	for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+		if (ctx)
+			EVP_CipherInit_ex(ctx, ciphers[i], NULL, dummy, NULL, 1);
+		EVP_CIPHER_CTX_free(ctx);
+	}
+	for (size_t i = 0; i < sizeof(mds) / sizeof(mds[0]); i++) {
+		EVP_Digest(dummy, sizeof(dummy), out, &outl, mds[i], NULL);
+		PKCS5_PBKDF2_HMAC("x", 1, dummy, 16, 1, mds[i], 16, out);
+	}
+}
+
 int osslmem_init(size_t heap_size, bool *locked)
 {
 	int rc;
@@ -92,14 +120,18 @@ int osslmem_init(size_t heap_size, bool *locked)
 		return 0;
 	if (heap_size < (64u << 10) || (heap_size & (heap_size - 1)))
 		return -EINVAL;
+	if (osslmem_hooked)
+		return -EALREADY;
 	if (!CRYPTO_set_mem_functions(osslmem_malloc, osslmem_realloc, osslmem_free))
 		return -EBUSY;
+	osslmem_hooked = true;
 	/* 1: mapped, locked and MADV_DONTDUMP; 2: the same but not locked. */
 	rc = CRYPTO_secure_malloc_init(heap_size, OSSLMEM_MIN_BLOCK);
 	if (rc == 0)
 		return -ENOMEM;
 	*locked = rc == 1;
 	osslmem_heap_ready = true;
+	osslmem_warm_up();
 	return 0;
 }
 
