@@ -33,11 +33,13 @@ static const struct command commands[] = {
     {"serve", cmd_serve,
      "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto "
      "openssl|threads[:N]|virtio:PCI_ADDR] "
-     "[--readonly] [--export-name NAME] [--threads N] [--pid-file FILE] [--run CMD] "
+     "[--readonly [--shared-readonly]] [--export-name NAME] [--threads N] [--pid-file FILE] "
+     "[--run CMD] "
      "[--reconnect-timeout S]   serve the "
      "plaintext over NBD\n"
      "  serve IMAGE [--key-file FILE] --ublk[=ID] [--queues N] [--queue-depth N] [--crypto ...] "
-     "[--readonly] [--ublk-copy auto|user|buffer] [--pid-file FILE] [--run CMD]   or as "
+     "[--readonly [--shared-readonly]] [--ublk-copy auto|user|buffer] [--pid-file FILE] "
+     "[--run CMD]   or as "
      "/dev/ublkbN",
      true},
     {"list", cmd_list, "list [--json]   the ublk devices of this host and their servers", false},
