@@ -35,7 +35,7 @@ extern char **environ;
 
 static const char serve_usage[] =
     "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly [--shared-readonly]]\n"
-    "       [--pid-file FILE] [--run COMMAND]\n"
+    "       [--no-image-lock] [--pid-file FILE] [--run COMMAND]\n"
     "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR] [--reconnect-timeout SECONDS]\n"
     "       (IMAGE: a file, a block device, or nbd://HOST[:PORT]/EXPORT,\n"
     "        nbds://..., nbd+unix:///EXPORT?socket=PATH)\n"
@@ -317,6 +317,10 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: --shared-readonly needs --readonly");
 		return -EINVAL;
 	}
+	if (o->shared_readonly && o->no_image_lock) {
+		cli_error("serve: --shared-readonly and --no-image-lock exclude each other");
+		return -EINVAL;
+	}
 	if (o->reconnect_timeout && !image_is_uri(o->image)) {
 		cli_error("serve: --reconnect-timeout is for a remote IMAGE (an NBD URI)");
 		return -EINVAL;
@@ -397,6 +401,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"crypto", required_argument, NULL, 'c'},
 					     {"readonly", no_argument, NULL, 'r'},
 					     {"shared-readonly", no_argument, NULL, 'S'},
+					     {"no-image-lock", no_argument, NULL, 'L'},
 					     {"export-name", required_argument, NULL, 'e'},
 					     {"description", required_argument, NULL, 'D'},
 					     {"threads", required_argument, NULL, 't'},
@@ -443,6 +448,9 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'S':
 			o->shared_readonly = true;
+			break;
+		case 'L':
+			o->no_image_lock = true;
 			break;
 		case 'e':
 			o->export_name = optarg;
@@ -595,19 +603,21 @@ int cmd_serve(int argc, char **argv)
 
 	if (serve_parse(argc, argv, &o) < 0)
 		return CLI_EXIT_USAGE;
-	/* Held until we exit: a second serve of the image is refused before
-	 * it asks for a passphrase. */
-	rc = image_lock(o.image, o.shared_readonly ? IMAGE_LOCK_SHARED : IMAGE_LOCK_EXCLUSIVE,
-			"serve", &lock_fd);
-	if (rc < 0)
-		return cli_exit_code(rc);
 	/* Unusable certificates are refused before the passphrase is asked. */
 	if (o.tls.cert_file) {
 		rc = nbd_tls_create(&o.tls, &tls);
-		if (rc < 0) {
-			ret = rc == -ENOMEM ? CLI_EXIT_NO_MEM : CLI_EXIT_USAGE;
-			goto out;
-		}
+		if (rc < 0)
+			return rc == -ENOMEM ? CLI_EXIT_NO_MEM : CLI_EXIT_USAGE;
+	}
+	/* Held until we exit: a second serve of the image is refused before
+	 * it asks for a passphrase. */
+	rc = o.no_image_lock
+		 ? 0
+		 : image_lock(o.image, o.shared_readonly ? IMAGE_LOCK_SHARED : IMAGE_LOCK_EXCLUSIVE,
+			      "serve", &lock_fd);
+	if (rc < 0) {
+		ret = cli_exit_code(rc);
+		goto out;
 	}
 	ret = serve_unlock(&o, &sc);
 	if (ret)

@@ -33,8 +33,8 @@ static const struct command commands[] = {
     {"serve", cmd_serve,
      "serve IMAGE [--key-file FILE] --nbd unix:PATH|tcp:HOST:PORT [--crypto "
      "openssl|threads[:N]|virtio:PCI_ADDR] "
-     "[--readonly [--shared-readonly]] [--export-name NAME] [--threads N] [--pid-file FILE] "
-     "[--run CMD] "
+     "[--readonly [--shared-readonly]] [--no-image-lock] [--export-name NAME] [--threads N] "
+     "[--pid-file FILE] [--run CMD] "
      "[--reconnect-timeout S]   serve the "
      "plaintext over NBD\n"
      "  serve IMAGE [--key-file FILE] --ublk[=ID] [--queues N] [--queue-depth N] [--crypto ...] "

@@ -4,7 +4,8 @@
 # are refused with exit 5 and one line saying it is in use, and leave it
 # unchanged; two `--readonly --shared-readonly` serves share an image, and a
 # read-write serve is refused while they run. The lock goes with the
-# server. The unix socket is created mode 0600.
+# server, even after kill -9; --no-image-lock serves ignore it. The unix
+# socket is created mode 0600.
 . "$(dirname "$0")/lib/luks-common.sh"
 need nbdinfo
 
@@ -75,6 +76,10 @@ refused "format: $img: $busy$" "$CRYPTBLK" format "$img" --key-file "$TMP/key" -
 "$CRYPTBLK" test-key "$img" --key-file "$TMP/key" >/dev/null || fail "test-key refused"
 "$CRYPTBLK" dump "$img" >/dev/null || fail "dump refused"
 nbdinfo --size "nbd+unix:///?socket=$TMP/a.sock" >/dev/null || fail "first server broken"
+# --no-image-lock (benchmarks on a throwaway image) neither takes nor
+# honours the lock.
+start n --no-image-lock
+nbdinfo --size "nbd+unix:///?socket=$TMP/n.sock" >/dev/null || fail "--no-image-lock server"
 stop_all
 
 # The lock went with the server: changes work again.
@@ -99,6 +104,12 @@ rc=0
 [ "$rc" -eq 1 ] || fail "--shared-readonly alone: exit $rc"
 grep -q "^cryptblk: serve: --shared-readonly needs --readonly$" "$TMP/err" ||
 	fail "--shared-readonly alone: $(cat "$TMP/err")"
+
+rc=0
+"$CRYPTBLK" serve "$img" --key-file "$TMP/key" --nbd "unix:$TMP/b.sock" --readonly \
+	--shared-readonly --no-image-lock 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "--shared-readonly --no-image-lock: exit $rc"
+grep -q "exclude each other" "$TMP/err" || fail "--shared-readonly --no-image-lock: $(cat "$TMP/err")"
 
 # A kill -9 releases the lock too (the kernel drops it with the process).
 start k
