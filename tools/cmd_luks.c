@@ -127,6 +127,62 @@ int luks_cli_kdf_option(int opt, const char *arg, struct luks_kdf_choice *kdf)
 	return 0;
 }
 
+/* `s` with every byte outside printable ASCII, and the backslash, written
+ * as \xNN: a label or cipher name from a hostile header must not reach the
+ * terminal as an escape sequence or a line break. NULL when nothing needs
+ * escaping (*clean) or memory is short. */
+static char *dump_escape(const char *s, bool *clean)
+{
+	size_t n = 0;
+	char *out, *p;
+
+	*clean = true;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		bool plain = *c >= 0x20 && *c < 0x7f && *c != '\\';
+
+		n += plain ? 1 : 4;
+		*clean = *clean && plain;
+	}
+	if (*clean || !(out = malloc(n + 1)))
+		return NULL;
+	p = out;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c >= 0x20 && *c < 0x7f && *c != '\\')
+			*p++ = (char)*c;
+		else
+			p += sprintf(p, "\\x%02x", *c);
+	}
+	*p = '\0';
+	return out;
+}
+
+/* Escape every string of the description in place; -ENOMEM if one could
+ * not be (nothing unescaped is printed then). */
+static int dump_escape_tree(json_object *o)
+{
+	int rc = 0;
+
+	if (json_object_is_type(o, json_type_string)) {
+		bool clean;
+		char *e = dump_escape(json_object_get_string(o), &clean);
+
+		if (!clean && (!e || !json_object_set_string(o, e)))
+			rc = -ENOMEM;
+		free(e);
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o) && rc == 0; i++)
+			rc = dump_escape_tree(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			if (rc == 0)
+				rc = dump_escape_tree(val);
+		}
+	}
+	return rc;
+}
+
 static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
@@ -170,6 +226,9 @@ static void dump_text(json_object *d)
 	if (json_object_object_get_ex(d, "label", NULL))
 		printf("Label:         \t%s\n",
 		       jstr(d, "label")[0] ? jstr(d, "label") : "(no label)");
+	if (json_object_object_get_ex(d, "subsystem", NULL))
+		printf("Subsystem:     \t%s\n",
+		       jstr(d, "subsystem")[0] ? jstr(d, "subsystem") : "(no subsystem)");
 	printf("\nData segment:\n");
 	printf("\toffset: %s [bytes]\n", jstr(d, "data_offset"));
 	printf("\tlength: %s\n",
@@ -223,7 +282,7 @@ int cmd_dump(int argc, char **argv)
 		ret = luks_cli_fail(rc, &err, "dump");
 	} else if (json) {
 		printf("%s\n", text);
-	} else if (!(d = json_tokener_parse(text))) {
+	} else if (!(d = json_tokener_parse(text)) || dump_escape_tree(d) < 0) {
 		ret = luks_cli_fail(-ENOMEM, NULL, "dump");
 	} else {
 		dump_text(d);

@@ -221,6 +221,10 @@ int cmd_format(int argc, char **argv)
 		return format_remote(&a);
 	if ((rc = format_open(&a, &fd)))
 		return cli_exit_code(rc);
+	/* Not over a volume a serve (or another change) has open. A file
+	 * this run creates is new: nobody else can hold it. */
+	if (fd >= 0 && (rc = image_lock_fd(fd, a.image, IMAGE_LOCK_EXCLUSIVE, "format")))
+		goto out;
 	if (fd >= 0 && (rc = luks_io_init_fd(&io, fd, true))) {
 		cli_error("%s: %s", a.image, strerror(-rc));
 		goto out;

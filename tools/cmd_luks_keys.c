@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char add_usage[] = "usage: cryptblk add-key IMAGE [--key-file FILE] "
 				"--new-key-file FILE " LUKS_CLI_KDF_USAGE;
@@ -22,7 +23,7 @@ int cmd_add_key(int argc, char **argv)
 	struct passphrase pass = {0}, new_pass = {0};
 	struct luks_err err = {{0}};
 	struct luks_image img;
-	int opt, k, rc, ret, slot = -1;
+	int lock_fd = -1, opt, k, rc, ret, slot = -1;
 
 	while ((opt = getopt_long(argc, argv, "d:i:", opts, NULL)) != -1) {
 		k = luks_cli_kdf_option(opt, optarg, &kdf);
@@ -48,9 +49,13 @@ int cmd_add_key(int argc, char **argv)
 			  "standard input; give --key-file or --new-key-file");
 		return CLI_EXIT_USAGE;
 	}
+	/* Not while a serve (or another change) has the image. */
+	rc = image_lock(argv[optind], IMAGE_LOCK_EXCLUSIVE, "add-key", &lock_fd);
+	if (rc < 0)
+		return cli_exit_code(rc);
 	ret = luks_image_open(argv[optind], true, 0, &img);
 	if (ret)
-		return ret;
+		goto unlock;
 	rc = passphrase_read(key_file, "Enter any existing passphrase: ", false, &pass);
 	if (rc == 0)
 		rc = passphrase_read(new_file, "Enter new passphrase for key slot: ", true,
@@ -71,6 +76,9 @@ out:
 	passphrase_free(&pass);
 	passphrase_free(&new_pass);
 	luks_image_close(&img);
+unlock:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return ret;
 }
 
@@ -81,7 +89,7 @@ int cmd_remove_key(int argc, char **argv)
 	struct passphrase pass = {0};
 	struct luks_err err = {{0}};
 	struct luks_image img;
-	int opt, rc, ret, slot = -1;
+	int lock_fd = -1, opt, rc, ret, slot = -1;
 
 	while ((opt = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
 		if (opt != 'd') {
@@ -94,9 +102,12 @@ int cmd_remove_key(int argc, char **argv)
 		cli_error("%s", remove_usage);
 		return CLI_EXIT_USAGE;
 	}
+	rc = image_lock(argv[optind], IMAGE_LOCK_EXCLUSIVE, "remove-key", &lock_fd);
+	if (rc < 0)
+		return cli_exit_code(rc);
 	ret = luks_image_open(argv[optind], true, 0, &img);
 	if (ret)
-		return ret;
+		goto unlock;
 	rc = passphrase_read(key_file, "Enter passphrase to be deleted: ", false, &pass);
 	if (rc == 0)
 		rc = testfaults_luks_io_wrap(&img.io); /* test only: CRYPTBLK_TEST_CRASH_AT */
@@ -108,5 +119,8 @@ int cmd_remove_key(int argc, char **argv)
 		printf("Key slot %d removed.\n", slot);
 	passphrase_free(&pass);
 	luks_image_close(&img);
+unlock:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return ret;
 }

@@ -16,6 +16,7 @@
 #include <cryptblk/crypto.h>
 #include <cryptblk/luks.h>
 #include <cryptblk/nbd.h>
+#include <cryptblk/osslmem.h>
 #include <cryptblk/volume.h>
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,8 @@
 extern char **environ;
 
 static const char serve_usage[] =
-    "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly] [--pid-file FILE] [--run COMMAND]\n"
+    "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly [--shared-readonly]]\n"
+    "       [--no-image-lock] [--pid-file FILE] [--run COMMAND]\n"
     "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR] [--reconnect-timeout SECONDS]\n"
     "       (IMAGE: a file, a block device, or nbd://HOST[:PORT]/EXPORT,\n"
     "        nbds://..., nbd+unix:///EXPORT?socket=PATH)\n"
@@ -43,6 +46,8 @@ static const char serve_usage[] =
     "     | --ublk[=ID] [--queues N] [--queue-depth N] [--ublk-copy auto|user|buffer]\n"
     "       (--crypto delay:TIME[,SPEC], e.g. delay:100us,openssl, is for benchmarks\n"
     "       only: it holds every job TIME before SPEC runs it)";
+
+static atomic_bool serve_spill_warned;
 
 int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volume **out)
 {
@@ -56,6 +61,9 @@ int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volum
 		return ret;
 	}
 	ret = crypto_engine_set_key(engine, sc->layout.key_slot, sc->key->bytes, sc->key->len);
+	if (ret == 0 && osslmem_spills() > 0 && !atomic_exchange(&serve_spill_warned, true))
+		cli_error("warning: OpenSSL secure heap full: some key schedules are in ordinary "
+			  "memory (raise CRYPTBLK_SECURE_HEAP_KIB)");
 	if (ret == 0) {
 		ret = crypto_engine_attach(engine, loop);
 		if (ret == 0) {
@@ -311,6 +319,14 @@ static int serve_check_early(const struct serve_opts *o)
 		cli_error("serve: --queue-depth and --ublk-copy are for --ublk");
 		return -EINVAL;
 	}
+	if (o->shared_readonly && !o->read_only) {
+		cli_error("serve: --shared-readonly needs --readonly");
+		return -EINVAL;
+	}
+	if (o->shared_readonly && o->no_image_lock) {
+		cli_error("serve: --shared-readonly and --no-image-lock exclude each other");
+		return -EINVAL;
+	}
 	if (o->reconnect_timeout && !image_is_uri(o->image)) {
 		cli_error("serve: --reconnect-timeout is for a remote IMAGE (an NBD URI)");
 		return -EINVAL;
@@ -396,6 +412,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"nbd", required_argument, NULL, 'n'},
 					     {"crypto", required_argument, NULL, 'c'},
 					     {"readonly", no_argument, NULL, 'r'},
+					     {"shared-readonly", no_argument, NULL, 'S'},
+					     {"no-image-lock", no_argument, NULL, 'L'},
 					     {"export-name", required_argument, NULL, 'e'},
 					     {"description", required_argument, NULL, 'D'},
 					     {"threads", required_argument, NULL, 't'},
@@ -439,6 +457,12 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'r':
 			o->read_only = true;
+			break;
+		case 'S':
+			o->shared_readonly = true;
+			break;
+		case 'L':
+			o->no_image_lock = true;
 			break;
 		case 'e':
 			o->export_name = optarg;
@@ -587,7 +611,7 @@ int cmd_serve(int argc, char **argv)
 	struct serve_ctx sc = {0};
 	struct nbd_tls *tls = NULL;
 	sigset_t sigs;
-	int rc, ret;
+	int lock_fd = -1, rc, ret;
 
 	if (serve_parse(argc, argv, &o) < 0)
 		return CLI_EXIT_USAGE;
@@ -599,6 +623,16 @@ int cmd_serve(int argc, char **argv)
 		rc = nbd_tls_create(&o.tls, &tls);
 		if (rc < 0)
 			return rc == -ENOMEM ? CLI_EXIT_NO_MEM : CLI_EXIT_USAGE;
+	}
+	/* Held until we exit: a second serve of the image is refused before
+	 * it asks for a passphrase. */
+	rc = o.no_image_lock
+		 ? 0
+		 : image_lock(o.image, o.shared_readonly ? IMAGE_LOCK_SHARED : IMAGE_LOCK_EXCLUSIVE,
+			      "serve", &lock_fd);
+	if (rc < 0) {
+		ret = cli_exit_code(rc);
+		goto out;
 	}
 	ret = serve_unlock(&o, &sc);
 	if (ret)
@@ -634,5 +668,7 @@ out:
 	free(sc.engines);
 	free(sc.loops);
 	nbd_tls_free(tls);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return ret;
 }

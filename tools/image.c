@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 /* Largest request the metadata code sends at once. */
@@ -226,4 +227,52 @@ int image_serve_threads(const char *name, const struct backend *be, unsigned req
 	else
 		*out = requested ? requested : (cpus > 0 ? (unsigned)cpus : 1);
 	return 0;
+}
+
+int image_lock_fd(int fd, const char *name, enum image_lock_mode mode, const char *what)
+{
+	int op = (mode == IMAGE_LOCK_SHARED ? LOCK_SH : LOCK_EX) | LOCK_NB;
+
+	while (flock(fd, op) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			int ret = -errno;
+
+			cli_error("%s: %s: lock: %s", what, name, strerror(-ret));
+			return ret;
+		}
+		if (mode == IMAGE_LOCK_SHARED)
+			cli_error("%s: %s: in use by another cryptblk process that may write it",
+				  what, name);
+		else
+			cli_error("%s: %s: in use by another cryptblk process%s", what, name,
+				  strcmp(what, "serve") ? ""
+							: " (serves share an image only with "
+							  "--readonly --shared-readonly)");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int image_lock(const char *name, enum image_lock_mode mode, const char *what, int *fd)
+{
+	int ret;
+
+	*fd = -1;
+	if (image_is_uri(name))
+		return 0;
+	/* Read-only is enough for flock, whatever the lock's mode. */
+	*fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		ret = -errno;
+		cli_error("%s: %s", name, strerror(-ret));
+		return ret;
+	}
+	ret = image_lock_fd(*fd, name, mode, what);
+	if (ret < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return ret;
 }

@@ -33,6 +33,26 @@ struct backend *image_take_backend(struct image *img);
 
 void image_close(struct image *img);
 
+/* Advisory locks between cryptblk processes on one image (flock(2) on the
+ * file or device node, so every path and hard link to it counts). A
+ * command that writes the image (serve, format, add-key, remove-key) holds
+ * an exclusive lock; `serve --readonly --shared-readonly` a shared one, so
+ * such serves may coexist while anything that writes is refused. A remote
+ * image is not locked here: its server decides who may open it. */
+enum image_lock_mode {
+	IMAGE_LOCK_EXCLUSIVE,
+	IMAGE_LOCK_SHARED,
+};
+
+/* Lock IMAGE for `what` (the command, for the message). *fd receives the
+ * descriptor that holds the lock (-1 for a remote image); closing it (or
+ * exiting) releases the lock. -EBUSY, after one line on stderr, when
+ * another process holds a conflicting lock. */
+int image_lock(const char *name, enum image_lock_mode mode, const char *what, int *fd);
+
+/* The same on a descriptor the caller already has open on the image. */
+int image_lock_fd(int fd, const char *name, enum image_lock_mode mode, const char *what);
+
 /* How many threads (connections) may serve the image: `requested`, or one
  * per CPU when 0; a remote that does not allow multi-conn gets one, and an
  * explicit larger request is refused with a line on stderr. */

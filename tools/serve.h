@@ -18,6 +18,8 @@ struct serve_opts {
 	const char *image, *key_file, *nbd, *crypto, *export_name, *description;
 	const char *pid_file, *run;
 	bool read_only, insecure;
+	bool shared_readonly;	    /* --shared-readonly: a shared image lock (needs --readonly) */
+	bool no_image_lock;	    /* --no-image-lock: no lock at all (benchmarks) */
 	struct nbd_tls_config tls;  /* --tls-cert/--tls-key/--tls-ca (NBD only) */
 	unsigned threads;	    /* NBD worker threads, or ublk queues */
 	unsigned handshake_timeout; /* --handshake-timeout SECONDS (NBD); 0: default */

@@ -1,6 +1,7 @@
 /* AES-XTS sectors through EVP contexts keyed once per slot and direction. */
 #include "crypto/xts.h"
 
+#include <cryptblk/osslmem.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <string.h>
@@ -45,16 +46,19 @@ static const EVP_CIPHER *xts_cipher_for(size_t key_len)
 	return NULL;
 }
 
+/* The context and the key schedule OpenSSL allocates for it live in the
+ * secure heap (osslmem.h): the schedule's first round keys are key bytes. */
 static EVP_CIPHER_CTX *xts_ctx_new(const EVP_CIPHER *cipher, const uint8_t *key, int enc)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx;
 
-	if (!ctx)
-		return NULL;
-	if (EVP_CipherInit_ex(ctx, cipher, NULL, key, NULL, enc) != 1) {
+	osslmem_secret_begin();
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx && EVP_CipherInit_ex(ctx, cipher, NULL, key, NULL, enc) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
-		return NULL;
+		ctx = NULL;
 	}
+	osslmem_secret_end();
 	return ctx;
 }
 

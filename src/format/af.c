@@ -8,6 +8,7 @@
 #include "kdf.h"
 
 #include <cryptblk/luks.h>
+#include <cryptblk/osslmem.h>
 #include <cryptblk/secmem.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -44,11 +45,16 @@ static int af_diffuse(EVP_MD_CTX *ctx, const EVP_MD *md, uint8_t *block, size_t 
 static int af_fold(const uint8_t *material, size_t key_len, uint32_t stripes, const EVP_MD *md,
 		   uint8_t *d)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx;
 	int rc = 0;
 
-	if (!ctx)
-		return -ENOMEM;
+	/* The digest state hashes key material: secure heap (osslmem.h). */
+	osslmem_secret_begin();
+	ctx = EVP_MD_CTX_new();
+	if (!ctx) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	memset(d, 0, key_len);
 	for (uint32_t s = 0; s + 1 < stripes && rc == 0; s++) {
 		for (size_t j = 0; j < key_len; j++)
@@ -56,6 +62,8 @@ static int af_fold(const uint8_t *material, size_t key_len, uint32_t stripes, co
 		rc = af_diffuse(ctx, md, d, key_len);
 	}
 	EVP_MD_CTX_free(ctx);
+out:
+	osslmem_secret_end();
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /* Keyslot material encryption: AES-XTS with plain64 IVs in 512-byte sectors. */
 #include "area.h"
 
+#include <cryptblk/osslmem.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -25,14 +26,17 @@ int area_crypt(const char *cipher, const uint8_t *key, size_t key_len, uint8_t *
 
 	if (area_cipher_check(cipher, key_len) || len % AREA_SECTOR)
 		return -EINVAL;
+	/* The key schedule (the area key's bytes) goes to the secure heap. */
+	osslmem_secret_begin();
 	ctx = EVP_CIPHER_CTX_new();
+	if (ctx && !EVP_CipherInit_ex(ctx, key_len == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts(),
+				      NULL, key, NULL, encrypt))
+		rc = -EINVAL;
+	osslmem_secret_end();
 	if (!ctx)
 		return -ENOMEM;
-	if (!EVP_CipherInit_ex(ctx, key_len == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts(), NULL,
-			       key, NULL, encrypt)) {
-		rc = -EINVAL;
+	if (rc)
 		goto out;
-	}
 	for (size_t off = 0; off < len; off += AREA_SECTOR) {
 		uint8_t iv[16] = {0};
 		uint64_t sector = off / AREA_SECTOR;

@@ -3,6 +3,7 @@
 #include "err.h"
 
 #include <argon2.h>
+#include <cryptblk/osslmem.h>
 #include <errno.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -56,14 +57,18 @@ int kdf_pbkdf2(const char *hash, const void *pass, size_t pass_len, const uint8_
 	       size_t salt_len, uint32_t iterations, uint8_t *out, size_t outlen)
 {
 	const EVP_MD *md = kdf_hash_lookup(hash);
+	int ok;
 
 	if (!md || iterations == 0 || iterations > INT32_MAX || pass_len > INT32_MAX ||
 	    outlen > INT32_MAX)
 		return -EINVAL;
-	if (!PKCS5_PBKDF2_HMAC(pass_len ? pass : "", (int)pass_len, salt, (int)salt_len,
-			       (int)iterations, md, (int)outlen, out))
-		return -ENOMEM;
-	return 0;
+	/* OpenSSL copies the password (a passphrase, or the volume key for a
+	 * digest) into its KDF and HMAC contexts: secure heap. */
+	osslmem_secret_begin();
+	ok = PKCS5_PBKDF2_HMAC(pass_len ? pass : "", (int)pass_len, salt, (int)salt_len,
+			       (int)iterations, md, (int)outlen, out);
+	osslmem_secret_end();
+	return ok ? 0 : -ENOMEM;
 }
 
 static int kdf_argon2(const struct kdf_params *p, const void *pass, size_t pass_len, uint8_t *out,

@@ -8,6 +8,7 @@ usage: luks2_damage.py IMAGE OP WHICH ARG
     json CODE      run python CODE on the parsed metadata `j`; checksum fixed
     jsontext TEXT  put TEXT as the JSON area (no NUL when it fills it); fixed
     seqid N        set the seqid; checksum fixed
+    put OFF=HEX    write the bytes HEX at OFF inside the copy; checksum fixed
 """
 import hashlib
 import json
@@ -49,6 +50,11 @@ def edit(data, off, size, op, arg):
         new = arg.encode()
     elif op == "seqid":
         data[off + 16:off + 24] = struct.pack(">Q", int(arg))
+        new = None
+    elif op == "put":
+        at, hexbytes = arg.split("=")
+        raw = bytes.fromhex(hexbytes)
+        data[off + int(at):off + int(at) + len(raw)] = raw
         new = None
     else:
         raise SystemExit("unknown op " + op)
