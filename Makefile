@@ -1,7 +1,10 @@
 # Thin driver around CMake. `make` builds build/cryptblk; `make test` builds
-# the normal and the sanitizer trees and runs every suite, then fuzzes each
-# target for 30 s; `make fuzz` fuzzes for FUZZ_SECONDS (docs/fuzzing.md);
-# `make run` serves a demo volume over NBD on a unix socket.
+# the normal and the sanitizer trees, runs the unit and interop suites in the
+# sanitizer tree (any ASan/LSan/UBSan report fails a test:
+# tests/sanitizer-run.sh) and every suite in the normal one (the kernel tests
+# only there), then fuzzes each target for 30 s; `make fuzz` fuzzes for
+# FUZZ_SECONDS (docs/fuzzing.md); `make run` serves a demo volume over NBD on
+# a unix socket.
 BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
@@ -31,10 +34,10 @@ run: deps all
 
 test: deps all $(ASAN_BUILD)/configured format-check
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
-	@echo "== sanitizer build (ASan + UBSan): unit suites"
+	@echo "== sanitizer build (ASan + UBSan, LSan on): unit and interop suites"
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -L unit -j$(JOBS)
+		ctest --output-on-failure -L 'unit|interop' -j$(JOBS)
 	@echo "== release build: every suite"
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	@echo "== libFuzzer targets, 30 s each"
