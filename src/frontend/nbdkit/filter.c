@@ -90,7 +90,7 @@ static int cbf_config(nbdkit_next_config *next, nbdkit_backend *nxdata, const ch
 
 	if (!strcmp(key, "cryptblk-key-file")) {
 		free(cbf_cfg.key_file);
-		cbf_cfg.key_file = nbdkit_realpath(value);
+		cbf_cfg.key_file = nbdkit_absolute_path(value);
 		return cbf_cfg.key_file ? 0 : -1;
 	}
 	if (!strcmp(key, "cryptblk-crypto")) {
