@@ -64,11 +64,11 @@ void cbf_range_unlock(struct cbf_rangelock *rl, struct cbf_range *r);
 /* ---- the volume under the filter (unlock.c) ---- */
 
 struct cbf_config {
-	char *key_file;		 /* absolute: nbdkit may chdir */
-	uint8_t *pass;		 /* secmem, pass_cap bytes */
+	char *key_file; /* absolute: nbdkit may chdir */
+	uint8_t *pass;	/* secmem, pass_cap bytes */
 	size_t pass_len, pass_cap;
-	const char *crypto;	 /* engine spec; "openssl" by default */
-	int format_version;	 /* 0: never format; 1 or 2 */
+	const char *crypto; /* engine spec; "openssl" by default */
+	int format_version; /* 0: never format; 1 or 2 */
 	struct luks_format_params format;
 };
 

@@ -32,9 +32,9 @@
 #define CBF_BATCH_JOBS 64u /* jobs per wait: 4 MiB of 64 KiB jobs */
 
 struct cbf_driver {
-	pthread_mutex_t mutex;		   /* the queue and every batch's count */
-	struct crypto_job *head, *tail;	   /* handed over, not yet submitted */
-	int wake_fd;			   /* eventfd: the queue became non-empty */
+	pthread_mutex_t mutex;		/* the queue and every batch's count */
+	struct crypto_job *head, *tail; /* handed over, not yet submitted */
+	int wake_fd;			/* eventfd: the queue became non-empty */
 	atomic_bool stopping;
 	struct crypto_engine *engine;
 	pthread_t thread;

@@ -126,8 +126,8 @@ static int cbf_read_key_file(void)
 	cap = (size_t)st.st_size + 1;
 	buf = secmem_alloc(cap);
 	if (!buf) {
-		nbdkit_error("cryptblk: cryptblk-key-file %s: locked memory: %s",
-			     cbf_cfg.key_file, strerror(errno));
+		nbdkit_error("cryptblk: cryptblk-key-file %s: locked memory: %s", cbf_cfg.key_file,
+			     strerror(errno));
 		goto out;
 	}
 	for (;;) {

@@ -15,8 +15,8 @@
 #include <errno.h>
 #include <string.h>
 
-#define CBF_IDENT_BYTES 4096u	      /* header bytes that identify an unlocked volume */
-#define CBF_IO_MAX	(32u << 20)   /* largest single next->pread/pwrite */
+#define CBF_IDENT_BYTES 4096u	    /* header bytes that identify an unlocked volume */
+#define CBF_IO_MAX	(32u << 20) /* largest single next->pread/pwrite */
 
 struct cbf_config cbf_cfg = {.crypto = "openssl"};
 
@@ -83,7 +83,7 @@ static int cbf_io_sync(void *priv)
  * still has one of them; only an export without any may be formatted. */
 static int cbf_has_luks_magic(const struct luks_io *io, bool *found)
 {
-	static const uint64_t secondary[] = {16384,   32768,   65536,	131072, 262144,
+	static const uint64_t secondary[] = {16384,  32768,   65536,   131072, 262144,
 					     524288, 1048576, 2097152, 4194304};
 	uint8_t magic[6];
 	int rc;
@@ -141,8 +141,8 @@ static bool cbf_layout_equal(const struct volume_layout *a, const struct volume_
 
 /* Under cbf_vol.mutex: unlock `hdr` and make it the filter's volume, or
  * check that it is the same volume as the one already open. */
-static int cbf_unlock(const struct luks_io *io, const struct luks_header *hdr,
-		      const uint8_t *ident, size_t ident_len)
+static int cbf_unlock(const struct luks_io *io, const struct luks_header *hdr, const uint8_t *ident,
+		      size_t ident_len)
 {
 	struct luks_err err = {{0}};
 	struct volume_layout layout;
@@ -163,7 +163,8 @@ static int cbf_unlock(const struct luks_io *io, const struct luks_header *hdr,
 	}
 	nbdkit_debug("cryptblk: LUKS%d keyslot %d opened", luks_version(hdr), slot);
 	if (cbf_vol.key) {
-		if (key->len != cbf_vol.key->len || memcmp(key->bytes, cbf_vol.key->bytes, key->len) ||
+		if (key->len != cbf_vol.key->len ||
+		    memcmp(key->bytes, cbf_vol.key->bytes, key->len) ||
 		    !cbf_layout_equal(&layout, &cbf_vol.layout)) {
 			nbdkit_error("cryptblk: this export holds another volume than the one "
 				     "already open; the filter serves one volume");
