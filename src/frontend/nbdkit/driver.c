@@ -12,9 +12,17 @@
  * signals that condition variable. Nobody spins: the driver sleeps in
  * io_uring, the requesters in pthread_cond_wait.
  *
- * With the openssl engine the crypto itself runs on the driver thread
- * (inside submit); with threads:N it runs on the engine's N workers, which
- * then serve every nbdkit thread at once. */
+ * With threads:N the crypto runs on the engine's N workers, which serve
+ * every nbdkit thread at once.
+ *
+ * An engine that finishes every job inside submit() (openssl: no signal
+ * fd) would do all the crypto on the driver thread, one core for every
+ * connection, and each request would pay two thread wake-ups for nothing.
+ * Such engines are driven inline instead: the driver keeps a pool of
+ * engine instances with the key set, a request takes one (opening a new one
+ * when all are busy, so there are at most as many as requests at once),
+ * submits its jobs, collects them with complete() on its own thread and
+ * puts the engine back. No thread, no loop, no waiting. */
 #include "cbf.h"
 
 #include <cryptblk/loop.h>
@@ -44,6 +52,18 @@ struct cbf_driver {
 	pthread_cond_t started_cond;
 	bool started;
 	int start_err;
+
+	/* inline engines (no signal fd): a pool of instances, no thread */
+	bool inline_engines;
+	char *spec;
+	struct luks_key *key;	  /* secmem copy, to key new instances */
+	struct cbf_idle *idle;	  /* under mutex */
+};
+
+/* An inline engine instance waiting in the pool. */
+struct cbf_idle {
+	struct crypto_engine *engine;
+	struct cbf_idle *next;
 };
 
 /* One wait: the jobs of one cbf_crypt() slice. */
@@ -141,6 +161,51 @@ out:
 	return NULL;
 }
 
+static bool cbf_engine_is_inline(struct crypto_engine *engine)
+{
+	return !engine->ops->signal_fd || engine->ops->signal_fd(engine) < 0;
+}
+
+/* Keep the first engine as the pool's first instance, and what it takes to
+ * open more. */
+static int cbf_inline_start(struct cbf_driver *drv, const char *spec, const struct luks_key *key)
+{
+	struct cbf_idle *idle = malloc(sizeof(*idle));
+
+	drv->spec = strdup(spec);
+	drv->key = luks_key_new(key->len);
+	if (!idle || !drv->spec || !drv->key) {
+		free(idle);
+		return -ENOMEM;
+	}
+	memcpy(drv->key->bytes, key->bytes, key->len);
+	idle->engine = drv->engine;
+	idle->next = NULL;
+	drv->idle = idle;
+	drv->engine = NULL;
+	drv->inline_engines = true;
+	return 0;
+}
+
+static void cbf_driver_free(struct cbf_driver *drv)
+{
+	while (drv->idle) {
+		struct cbf_idle *idle = drv->idle;
+
+		drv->idle = idle->next;
+		crypto_engine_close(idle->engine);
+		free(idle);
+	}
+	crypto_engine_close(drv->engine);
+	luks_key_free(drv->key);
+	free(drv->spec);
+	if (drv->wake_fd >= 0)
+		close(drv->wake_fd);
+	pthread_cond_destroy(&drv->started_cond);
+	pthread_mutex_destroy(&drv->mutex);
+	free(drv);
+}
+
 int cbf_driver_start(const char *spec, const struct luks_key *key, struct cbf_driver **out)
 {
 	struct cbf_driver *drv = calloc(1, sizeof(*drv));
@@ -151,36 +216,35 @@ int cbf_driver_start(const char *spec, const struct luks_key *key, struct cbf_dr
 		return err;
 	pthread_mutex_init(&drv->mutex, NULL);
 	pthread_cond_init(&drv->started_cond, NULL);
-	drv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (drv->wake_fd < 0) {
-		err = -errno;
-		goto fail;
-	}
+	drv->wake_fd = -1;
 	err = crypto_engine_open(spec, &drv->engine);
 	if (!err)
 		err = crypto_engine_set_key(drv->engine, 0, key->bytes, key->len);
+	if (!err && cbf_engine_is_inline(drv->engine)) {
+		err = cbf_inline_start(drv, spec, key);
+		goto out;
+	}
+	if (!err) {
+		drv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (drv->wake_fd < 0)
+			err = -errno;
+	}
 	if (!err)
 		err = -pthread_create(&drv->thread, NULL, cbf_driver_main, drv);
 	if (err)
-		goto fail;
+		goto out;
 	pthread_mutex_lock(&drv->mutex);
 	while (!drv->started)
 		pthread_cond_wait(&drv->started_cond, &drv->mutex);
 	err = drv->start_err;
 	pthread_mutex_unlock(&drv->mutex);
-	if (err) {
+	if (err)
 		pthread_join(drv->thread, NULL);
-		goto fail;
-	}
-	*out = drv;
-	return 0;
-fail:
-	crypto_engine_close(drv->engine);
-	if (drv->wake_fd >= 0)
-		close(drv->wake_fd);
-	pthread_cond_destroy(&drv->started_cond);
-	pthread_mutex_destroy(&drv->mutex);
-	free(drv);
+out:
+	if (err)
+		cbf_driver_free(drv);
+	else
+		*out = drv;
 	return err;
 }
 
@@ -198,14 +262,87 @@ void cbf_driver_stop(struct cbf_driver *drv)
 {
 	if (!drv)
 		return;
-	atomic_store(&drv->stopping, true);
-	cbf_driver_kick(drv);
-	pthread_join(drv->thread, NULL);
-	crypto_engine_close(drv->engine);
-	close(drv->wake_fd);
-	pthread_cond_destroy(&drv->started_cond);
-	pthread_mutex_destroy(&drv->mutex);
-	free(drv);
+	if (!drv->inline_engines) {
+		atomic_store(&drv->stopping, true);
+		cbf_driver_kick(drv);
+		pthread_join(drv->thread, NULL);
+	}
+	cbf_driver_free(drv);
+}
+
+static int cbf_inline_get(struct cbf_driver *drv, struct cbf_idle **out)
+{
+	struct cbf_idle *idle;
+	int err;
+
+	pthread_mutex_lock(&drv->mutex);
+	idle = drv->idle;
+	if (idle)
+		drv->idle = idle->next;
+	pthread_mutex_unlock(&drv->mutex);
+	if (idle) {
+		*out = idle;
+		return 0;
+	}
+	idle = calloc(1, sizeof(*idle));
+	if (!idle)
+		return -ENOMEM;
+	err = crypto_engine_open(drv->spec, &idle->engine);
+	if (!err)
+		err = crypto_engine_set_key(idle->engine, 0, drv->key->bytes, drv->key->len);
+	if (err) {
+		crypto_engine_close(idle->engine);
+		free(idle);
+		return err;
+	}
+	*out = idle;
+	return 0;
+}
+
+static void cbf_inline_put(struct cbf_driver *drv, struct cbf_idle *idle)
+{
+	pthread_mutex_lock(&drv->mutex);
+	idle->next = drv->idle;
+	drv->idle = idle;
+	pthread_mutex_unlock(&drv->mutex);
+}
+
+/* Collect finished jobs; returns how many came back, keeps the first
+ * error. */
+static unsigned cbf_inline_reap(struct crypto_engine *engine, int *error)
+{
+	unsigned n = 0;
+
+	for (struct crypto_job *job = engine->ops->complete(engine); job; job = job->next, n++)
+		if (job->result && !*error)
+			*error = job->result;
+	return n;
+}
+
+/* The jobs on this thread, on an engine of the pool. Such an engine
+ * finishes each job inside submit(): complete() hands it back at once. */
+static int cbf_inline_run(struct cbf_driver *drv, struct crypto_job *jobs, unsigned n)
+{
+	struct cbf_idle *idle;
+	unsigned pending = 0;
+	int err = cbf_inline_get(drv, &idle), error = 0;
+
+	if (err)
+		return err;
+	for (unsigned i = 0; i < n; i++) {
+		jobs[i].next = NULL;
+		while ((err = idle->engine->ops->submit(idle->engine, &jobs[i])) == -EBUSY)
+			pending -= cbf_inline_reap(idle->engine, &error);
+		if (err && !error)
+			error = err;
+		if (!err)
+			pending++;
+	}
+	/* Nothing may stay behind in the engine: the jobs are on our stack. */
+	while (pending)
+		pending -= cbf_inline_reap(idle->engine, &error);
+	cbf_inline_put(drv, idle);
+	return error;
 }
 
 /* Hand `n` filled jobs over and sleep until all are done. */
@@ -266,7 +403,8 @@ int cbf_crypt(struct cbf_driver *drv, const struct volume_layout *layout, enum c
 			done += bytes;
 			n++;
 		}
-		err = cbf_batch_run(drv, jobs, n);
+		err = drv->inline_engines ? cbf_inline_run(drv, jobs, n)
+					  : cbf_batch_run(drv, jobs, n);
 	}
 	return err;
 }
