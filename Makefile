@@ -4,7 +4,8 @@
 # tests/sanitizer-run.sh) and every suite in the normal one (the kernel tests
 # only there), then fuzzes each target for 30 s; `make fuzz` fuzzes for
 # FUZZ_SECONDS (docs/fuzzing.md); `make run` serves a demo volume over NBD on
-# a unix socket.
+# a unix socket; `make install` installs build/cryptblk into $(PREFIX)/bin and
+# the nbdkit filter (when built) into nbdkit's filter directory.
 BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
@@ -12,8 +13,11 @@ MAKEFLAGS  += --no-print-directory
 FUZZ_BUILD ?= build/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_JOBS  ?= 2
+PREFIX     ?= /usr/local
+NBDKIT_FILTERDIR ?= $(shell pkg-config nbdkit --variable=filterdir 2>/dev/null || \
+	echo /usr/lib/x86_64-linux-gnu/nbdkit/filters)
 
-.PHONY: all deps run test test-unit test-asan fuzz fuzz-build format format-check clean
+.PHONY: all deps install run test test-unit test-asan fuzz fuzz-build format format-check clean
 
 all: $(BUILD)/build.ninja-or-make
 	cmake --build $(BUILD) -j$(JOBS)
@@ -28,6 +32,15 @@ $(ASAN_BUILD)/configured:
 
 deps:
 	@bash scripts/deps.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/cryptblk $(DESTDIR)$(PREFIX)/bin/cryptblk
+	@if [ -f $(BUILD)/nbdkit-cryptblk-filter.so ]; then \
+		echo install -D -m 0755 $(BUILD)/nbdkit-cryptblk-filter.so \
+			$(DESTDIR)$(NBDKIT_FILTERDIR)/nbdkit-cryptblk-filter.so; \
+		install -D -m 0755 $(BUILD)/nbdkit-cryptblk-filter.so \
+			$(DESTDIR)$(NBDKIT_FILTERDIR)/nbdkit-cryptblk-filter.so; \
+	else echo "nbdkit filter not built (no nbdkit development files): not installed"; fi
 
 run: deps all
 	CRYPTBLK=$(BUILD)/cryptblk DEMO_DIR=$(BUILD)/demo bash scripts/run-demo.sh

@@ -30,7 +30,8 @@ rc=0
 import json, sys
 
 report = json.load(open(sys.argv[1]))
-peers = ["nbdkit-plain", "nbdkit-luks", "qemu-nbd-luks", "cryptblk-openssl", "cryptblk-threads2"]
+peers = ["nbdkit-plain", "nbdkit-luks", "nbdkit-cryptblk", "qemu-nbd-luks", "cryptblk-openssl",
+         "cryptblk-threads2"]
 jobs = ["seq-read-1m-qd8", "rand-read-4k-qd32", "seq-write-1m-qd8", "rand-write-4k-qd32",
         "rand-rw70-4k-qd32", "rand-read-4k-qd1"]
 res, skipped = report["results"], report["skipped"]
