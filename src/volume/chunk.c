@@ -42,7 +42,7 @@ static void volume_chunk_finish(struct volume_chunk *chunk, int res)
 	if (res < 0 && req->error == 0)
 		req->error = res;
 	if (chunk->bounce)
-		crypto_buf_free(vol->engine, chunk->bounce, chunk->len);
+		volume_bounce_put(vol, chunk->bounce, chunk->len);
 	volume_chunk_put(vol, chunk);
 	vol->chunks_inflight--;
 	req->chunks_left--;
@@ -132,7 +132,7 @@ static void volume_chunk_encrypted(struct crypto_job *job)
 
 static void volume_chunk_write_start(struct volume_chunk *chunk, const uint8_t *plain)
 {
-	chunk->bounce = crypto_buf_alloc(chunk->vol->engine, chunk->len);
+	chunk->bounce = volume_bounce_get(chunk->vol, chunk->len);
 	if (!chunk->bounce) {
 		volume_chunk_finish(chunk, -ENOMEM);
 		return;

@@ -143,6 +143,7 @@ void volume_close(struct volume *vol)
 	 * points at it any more. */
 	loop_progress_remove(vol->loop, volume_progress, vol);
 	volume_chunks_free(vol);
+	volume_bounce_fini(vol);
 	crypto_buf_free(vol->engine, vol->zeros, VOLUME_CHUNK_MAX);
 	free(vol);
 }
