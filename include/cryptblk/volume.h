@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VOLUME_CHUNK_MAX (128u * 1024)
+#define VOLUME_CHUNK_MAX (1024u * 1024)
 
 /* Where the encrypted data segment sits and how its sectors are keyed. */
 struct volume_layout {

@@ -33,6 +33,23 @@ void volume_chunks_free(struct volume *vol)
 	}
 }
 
+static bool volume_chunk_kind_has_data(enum volume_chunk_kind kind)
+{
+	return kind == VOLUME_CHUNK_READ || kind == VOLUME_CHUNK_WRITE;
+}
+
+bool volume_chunk_fits(const struct volume *vol, const struct volume_req *req)
+{
+	uint64_t len;
+
+	if (vol->chunks_inflight >= VOLUME_CHUNKS_INFLIGHT_MAX)
+		return false;
+	if (vol->bytes_inflight == 0 || req->op == VOLUME_FLUSH || volume_req_punches(vol, req))
+		return true;
+	len = volume_chunk_len(vol, req);
+	return vol->bytes_inflight + len <= VOLUME_BYTES_INFLIGHT_MAX;
+}
+
 static void volume_chunk_finish(struct volume_chunk *chunk, int res)
 {
 	struct volume *vol = chunk->vol;
@@ -43,6 +60,8 @@ static void volume_chunk_finish(struct volume_chunk *chunk, int res)
 		req->error = res;
 	if (chunk->bounce)
 		volume_bounce_put(vol, chunk->bounce, chunk->len);
+	if (volume_chunk_kind_has_data(chunk->kind))
+		vol->bytes_inflight -= chunk->len;
 	volume_chunk_put(vol, chunk);
 	vol->chunks_inflight--;
 	req->chunks_left--;
@@ -159,6 +178,8 @@ static struct volume_chunk *volume_chunk_start(struct volume *vol, struct volume
 	    .len = len,
 	};
 	vol->chunks_inflight++;
+	if (volume_chunk_kind_has_data(kind))
+		vol->bytes_inflight += len;
 	req->chunks_left++;
 	return chunk;
 }
