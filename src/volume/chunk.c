@@ -146,11 +146,20 @@ static void volume_chunk_encrypted(struct crypto_job *job)
 		volume_chunk_finish(chunk, job->result);
 		return;
 	}
-	volume_chunk_backend_submit(chunk, BACKEND_WRITE, chunk->bounce, volume_chunk_io_done);
+	volume_chunk_backend_submit(chunk, BACKEND_WRITE, job->dst, volume_chunk_io_done);
 }
 
 static void volume_chunk_write_start(struct volume_chunk *chunk, const uint8_t *plain)
 {
+	const struct volume_req *req = chunk->req;
+
+	if (req->op == VOLUME_WRITE && (req->flags & VOLUME_F_CLOBBER)) {
+		/* The caller gave its buffer away: encrypt it in place. */
+		uint8_t *buf = (uint8_t *)req->buf + (plain - (const uint8_t *)req->buf);
+
+		volume_chunk_crypto_submit(chunk, buf, buf, CRYPTO_ENCRYPT, volume_chunk_encrypted);
+		return;
+	}
 	chunk->bounce = volume_bounce_get(chunk->vol, chunk->len);
 	if (!chunk->bounce) {
 		volume_chunk_finish(chunk, -ENOMEM);
