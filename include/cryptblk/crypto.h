@@ -100,8 +100,9 @@ struct crypto_engine {
 	struct loop_watch *watch;
 };
 
-/* Open an engine by spec: "openssl", "threads", "threads:N", "virtio:PCI_ADDR"
- * (docs/vfio.md). */
+/* Open an engine by spec: "openssl", "threads", "threads:N" (with
+ * ",inline=BYTES": the largest job run on the submitting thread),
+ * "virtio:PCI_ADDR" (docs/vfio.md). */
 int crypto_engine_open(const char *spec, struct crypto_engine **out);
 void crypto_engine_close(struct crypto_engine *engine);
 int crypto_engine_set_key(struct crypto_engine *engine, unsigned slot, const uint8_t *key,

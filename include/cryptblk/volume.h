@@ -1,7 +1,8 @@
 /* The volume pipeline: plaintext requests in, ciphertext on the backend.
  *
  *   read:  backend read into the caller's buffer -> decrypt job in place -> done
- *   write: encrypt job into a bounce buffer the pipeline owns -> backend write -> done
+ *   write: encrypt job into a bounce buffer the pipeline owns (or in place
+ *          with VOLUME_F_CLOBBER) -> backend write -> done
  *   flush: backend flush (covers every write whose done() already ran)
  *   zero:  encrypted zeros written (a hole would decrypt to garbage), or a
  *          punched hole when the caller allows it with VOLUME_F_MAY_PUNCH
@@ -22,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VOLUME_CHUNK_MAX (128u * 1024)
+#define VOLUME_CHUNK_MAX (1024u * 1024)
 
 /* Where the encrypted data segment sits and how its sectors are keyed. */
 struct volume_layout {
@@ -46,6 +47,9 @@ enum volume_op {
 enum volume_req_flags {
 	VOLUME_F_FUA = 1u << 0,	      /* durable before done() */
 	VOLUME_F_MAY_PUNCH = 1u << 1, /* ZERO may punch a hole (reads as garbage) */
+	/* WRITE may encrypt the caller's buffer in place (it holds ciphertext,
+	 * or a mix after an error, when done() runs): no bounce buffer. */
+	VOLUME_F_CLOBBER = 1u << 2,
 };
 
 struct volume_req;
@@ -57,7 +61,7 @@ struct volume_req {
 	uint32_t flags;	 /* enum volume_req_flags */
 	uint64_t offset; /* bytes of plaintext; sector aligned */
 	uint64_t len;	 /* bytes; sector aligned; 0 only for FLUSH */
-	void *buf;	 /* READ: filled; WRITE: plaintext, left unchanged */
+	void *buf;	 /* READ: filled; WRITE: plaintext, unchanged unless CLOBBER */
 	volume_done_fn done;
 	void *priv;
 

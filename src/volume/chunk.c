@@ -33,6 +33,23 @@ void volume_chunks_free(struct volume *vol)
 	}
 }
 
+static bool volume_chunk_kind_has_data(enum volume_chunk_kind kind)
+{
+	return kind == VOLUME_CHUNK_READ || kind == VOLUME_CHUNK_WRITE;
+}
+
+bool volume_chunk_fits(const struct volume *vol, const struct volume_req *req)
+{
+	uint64_t len;
+
+	if (vol->chunks_inflight >= VOLUME_CHUNKS_INFLIGHT_MAX)
+		return false;
+	if (vol->bytes_inflight == 0 || req->op == VOLUME_FLUSH || volume_req_punches(vol, req))
+		return true;
+	len = volume_chunk_len(vol, req);
+	return vol->bytes_inflight + len <= VOLUME_BYTES_INFLIGHT_MAX;
+}
+
 static void volume_chunk_finish(struct volume_chunk *chunk, int res)
 {
 	struct volume *vol = chunk->vol;
@@ -42,7 +59,9 @@ static void volume_chunk_finish(struct volume_chunk *chunk, int res)
 	if (res < 0 && req->error == 0)
 		req->error = res;
 	if (chunk->bounce)
-		crypto_buf_free(vol->engine, chunk->bounce, chunk->len);
+		volume_bounce_put(vol, chunk->bounce, chunk->len);
+	if (volume_chunk_kind_has_data(chunk->kind))
+		vol->bytes_inflight -= chunk->len;
 	volume_chunk_put(vol, chunk);
 	vol->chunks_inflight--;
 	req->chunks_left--;
@@ -127,12 +146,21 @@ static void volume_chunk_encrypted(struct crypto_job *job)
 		volume_chunk_finish(chunk, job->result);
 		return;
 	}
-	volume_chunk_backend_submit(chunk, BACKEND_WRITE, chunk->bounce, volume_chunk_io_done);
+	volume_chunk_backend_submit(chunk, BACKEND_WRITE, job->dst, volume_chunk_io_done);
 }
 
 static void volume_chunk_write_start(struct volume_chunk *chunk, const uint8_t *plain)
 {
-	chunk->bounce = crypto_buf_alloc(chunk->vol->engine, chunk->len);
+	const struct volume_req *req = chunk->req;
+
+	if (req->op == VOLUME_WRITE && (req->flags & VOLUME_F_CLOBBER)) {
+		/* The caller gave its buffer away: encrypt it in place. */
+		uint8_t *buf = (uint8_t *)req->buf + (plain - (const uint8_t *)req->buf);
+
+		volume_chunk_crypto_submit(chunk, buf, buf, CRYPTO_ENCRYPT, volume_chunk_encrypted);
+		return;
+	}
+	chunk->bounce = volume_bounce_get(chunk->vol, chunk->len);
 	if (!chunk->bounce) {
 		volume_chunk_finish(chunk, -ENOMEM);
 		return;
@@ -159,6 +187,8 @@ static struct volume_chunk *volume_chunk_start(struct volume *vol, struct volume
 	    .len = len,
 	};
 	vol->chunks_inflight++;
+	if (volume_chunk_kind_has_data(kind))
+		vol->bytes_inflight += len;
 	req->chunks_left++;
 	return chunk;
 }

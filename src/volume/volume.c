@@ -2,9 +2,9 @@
  *
  * volume_submit() only validates and queues; the volume's progress function
  * (run by the loop after every CQE batch) cuts queued requests into chunks,
- * up to VOLUME_CHUNKS_INFLIGHT_MAX at once, and completes requests that need
- * no I/O. So done() never runs inside volume_submit(), and a request that
- * arrives while the pipeline is full simply waits its turn. */
+ * up to VOLUME_CHUNKS_INFLIGHT_MAX (and VOLUME_BYTES_INFLIGHT_MAX) at once, and completes requests
+ * that need no I/O. So done() never runs inside volume_submit(), and a request that arrives while
+ * the pipeline is full simply waits its turn. */
 #include "volume_priv.h"
 
 #include <errno.h>
@@ -70,7 +70,7 @@ static unsigned volume_progress(void *ctx)
 		struct volume_req *req = vol->queue_head;
 
 		if (req->error == 0 && req->cursor < volume_req_issue_len(vol, req)) {
-			if (vol->chunks_inflight >= VOLUME_CHUNKS_INFLIGHT_MAX)
+			if (!volume_chunk_fits(vol, req))
 				break;
 			volume_chunk_issue(vol, req);
 			moved++;
@@ -143,6 +143,7 @@ void volume_close(struct volume *vol)
 	 * points at it any more. */
 	loop_progress_remove(vol->loop, volume_progress, vol);
 	volume_chunks_free(vol);
+	volume_bounce_fini(vol);
 	crypto_buf_free(vol->engine, vol->zeros, VOLUME_CHUNK_MAX);
 	free(vol);
 }

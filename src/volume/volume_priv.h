@@ -5,15 +5,27 @@
 
 #include <cryptblk/volume.h>
 
-/* Chunks in flight per volume. Each write or zero chunk holds a bounce
- * buffer of up to VOLUME_CHUNK_MAX bytes, so this bounds the pipeline's
- * memory (32 MiB) however large the requests; requests beyond it wait in
- * order. */
+#include <stddef.h>
+
+struct volume_bounce_free;
+
+/* Chunks and data bytes in flight per volume. Each write or zero chunk
+ * holds a bounce buffer as large as its data, so the byte bound caps the
+ * pipeline's memory (32 MiB) however large the requests; requests beyond
+ * either bound wait in order. One chunk is always allowed. */
 #define VOLUME_CHUNKS_INFLIGHT_MAX 256u
+#define VOLUME_BYTES_INFLIGHT_MAX  (32u * 1024 * 1024)
 
 /* A hole punch carries no data and needs no crypto job: it is split only
  * because backend_io lengths are 32-bit. */
 #define VOLUME_PUNCH_CHUNK_MAX (1u << 30)
+
+/* Bounce buffers come in power-of-two classes from VOLUME_BOUNCE_MIN to
+ * VOLUME_CHUNK_MAX; at most VOLUME_BOUNCE_CACHE_BYTES of free ones are kept
+ * (a sequential write at QD 8 of 1 MiB has 8 MiB in flight). */
+#define VOLUME_BOUNCE_MIN	  4096u
+#define VOLUME_BOUNCE_CLASSES	  9u
+#define VOLUME_BOUNCE_CACHE_BYTES (16u * 1024 * 1024)
 
 /* req->cursor once the request has left the queue (every chunk issued). */
 #define VOLUME_REQ_ISSUED UINT64_MAX
@@ -46,8 +58,11 @@ struct volume {
 	uint8_t *zeros; /* VOLUME_CHUNK_MAX bytes of plaintext zeros, shared */
 	unsigned reqs_inflight;
 	unsigned chunks_inflight;
+	uint64_t bytes_inflight; /* data of read, write and zero chunks */
 	struct volume_req *queue_head, *queue_tail;
 	struct volume_chunk *free_chunks;
+	struct volume_bounce_free *bounce_free[VOLUME_BOUNCE_CLASSES]; /* bounce.c */
+	size_t bounce_cached;					       /* bytes on the free lists */
 };
 
 /* sector.c: layout and request validation, chunk sizes. */
@@ -59,9 +74,16 @@ uint64_t volume_req_issue_len(const struct volume *vol, const struct volume_req 
 uint32_t volume_chunk_len(const struct volume *vol, const struct volume_req *req);
 
 /* chunk.c: one chunk's life, from issue to its finish. */
+/* Whether the next chunk of `req` fits the in-flight bounds now. */
+bool volume_chunk_fits(const struct volume *vol, const struct volume_req *req);
 void volume_chunk_issue(struct volume *vol, struct volume_req *req);
 void volume_chunk_issue_fua(struct volume *vol, struct volume_req *req);
 void volume_chunks_free(struct volume *vol);
+
+/* bounce.c: ciphertext buffers of write and zero chunks, reused. */
+uint8_t *volume_bounce_get(struct volume *vol, uint32_t len);
+void volume_bounce_put(struct volume *vol, uint8_t *buf, uint32_t len);
+void volume_bounce_fini(struct volume *vol);
 
 /* volume.c: a request whose chunks all finished. */
 void volume_req_settle(struct volume_req *req);

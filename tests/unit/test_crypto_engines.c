@@ -311,10 +311,31 @@ END_TEST
 
 START_TEST(test_engine_open_parses_specs)
 {
-	static const char *const bad[] = {
-	    "",		  "nope",	"openssl:1", "threads:", "threads:0", "threads:65",
-	    "threads:-1", "threads:2x", "threads:x", "thread",	 "threadsx",  " threads"};
-	static const char *const good[] = {"openssl", "threads", "threads:1", "threads:64"};
+	static const char *const bad[] = {"",
+					  "nope",
+					  "openssl:1",
+					  "threads:",
+					  "threads:0",
+					  "threads:65",
+					  "threads:-1",
+					  "threads:2x",
+					  "threads:x",
+					  "thread",
+					  "threadsx",
+					  " threads",
+					  "threads:2,inline",
+					  "threads:2,inline=",
+					  "threads:2,inline=x",
+					  "threads:2,fast=1",
+					  "threads:,inline=0",
+					  "threads:2,inline=2000000",
+					  "threads:2,inline=-1"};
+	static const char *const good[] = {"openssl",
+					   "threads",
+					   "threads:1",
+					   "threads:64",
+					   "threads:2,inline=0",
+					   "threads:1,inline=4096"};
 	struct crypto_engine *e = (struct crypto_engine *)1;
 
 	ck_assert_int_eq(crypto_engine_open(NULL, &e), -EINVAL);
@@ -433,7 +454,8 @@ START_TEST(test_threads_engine_full_says_ebusy_and_returns_every_job)
 	static uint8_t bufs[NR][512];
 	static struct crypto_job jobs[NR];
 	uint8_t key[32];
-	struct crypto_engine *e = engine_open("threads:2");
+	/* inline=0: every job goes to a worker, however small. */
+	struct crypto_engine *e = engine_open("threads:2,inline=0");
 	unsigned accepted = 0, returned = 0;
 	int err = 0;
 
@@ -466,6 +488,36 @@ START_TEST(test_threads_engine_full_says_ebusy_and_returns_every_job)
 	ck_assert_uint_eq(returned, accepted);
 	for (unsigned j = 0; j < accepted; j++)
 		ck_assert_int_eq(jobs[j].result, 2);
+	crypto_engine_close(e);
+}
+END_TEST
+
+/* A job no larger than the inline limit is finished when submit returns:
+ * complete() hands it back at once, with no worker involved. */
+START_TEST(test_threads_engine_runs_small_jobs_on_the_submitting_thread)
+{
+	uint8_t key[64], plain[4096], buf[4096], want[4096];
+	struct crypto_engine *e = engine_open("threads:2");
+	struct crypto_job job = {.src = buf,
+				 .dst = buf,
+				 .iv = 40,
+				 .sector_size = 4096,
+				 .nr_sectors = 1,
+				 .dir = CRYPTO_ENCRYPT,
+				 .result = 1};
+	struct crypto_job *list;
+
+	random_key(key, sizeof(key));
+	rng_fill(plain, sizeof(plain));
+	memcpy(buf, plain, sizeof(buf));
+	ck_assert_int_eq(crypto_engine_set_key(e, 0, key, sizeof(key)), 0);
+	ck_assert_int_eq(e->ops->submit(e, &job), 0);
+	ck_assert_int_eq(job.result, 0);
+	list = e->ops->complete(e);
+	ck_assert_ptr_eq(list, &job);
+	ck_assert_ptr_null(list->next);
+	model_xts(key, sizeof(key), 1, 40, plain, want, 4096);
+	ck_assert_mem_eq(buf, want, sizeof(want));
 	crypto_engine_close(e);
 }
 END_TEST
@@ -538,7 +590,7 @@ static void backlog_drains_through_loop(const char *spec, bool expect_backlog)
 
 START_TEST(test_threads_engine_backlog_keeps_order_and_drains)
 {
-	backlog_drains_through_loop("threads:1", true);
+	backlog_drains_through_loop("threads:1,inline=0", true);
 }
 END_TEST
 
@@ -718,6 +770,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_engines_use_both_key_slots_at_once);
 	tcase_add_test(tc, test_engines_clear_key_then_submit_is_enokey);
 	tcase_add_test(tc, test_threads_engine_full_says_ebusy_and_returns_every_job);
+	tcase_add_test(tc, test_threads_engine_runs_small_jobs_on_the_submitting_thread);
 	tcase_add_test(tc, test_threads_engine_backlog_keeps_order_and_drains);
 	tcase_add_test(tc, test_openssl_engine_through_loop_completes_in_order);
 	tcase_add_test(tc, test_engines_through_loop_complete_thousands_of_chained_jobs);

@@ -33,7 +33,7 @@ START_TEST(test_ublk_params_block_sizes_are_the_volume_sector)
 	ck_assert_uint_eq(p.basic.logical_bs_shift, 12);
 	ck_assert_uint_eq(p.basic.physical_bs_shift, 12);
 	ck_assert_uint_eq(p.basic.io_min_shift, 12);
-	ck_assert_uint_eq(p.basic.io_opt_shift, 17); /* VOLUME_CHUNK_MAX, 128 KiB */
+	ck_assert_uint_eq(p.basic.io_opt_shift, 20); /* VOLUME_CHUNK_MAX, 1 MiB */
 	ck_assert_uint_eq(p.basic.dev_sectors, (64ull << 20) / 512);
 	ck_assert_uint_eq(p.basic.max_sectors, 1024);
 	ck_assert_uint_eq(p.basic.chunk_sectors, 0);

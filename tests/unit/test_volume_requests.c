@@ -207,6 +207,32 @@ START_TEST(test_iv_large_sectors_count_whole_sectors)
 }
 END_TEST
 
+/* VOLUME_F_CLOBBER: the write lands as ciphertext on disk, reads back as
+ * the plaintext, and the caller's buffer was encrypted in place (it now
+ * holds exactly what is on disk) across more than one chunk. */
+START_TEST(test_clobber_write_encrypts_the_callers_buffer_in_place)
+{
+	struct helper_volume_opts o = opts_default();
+	const uint64_t len = VOLUME_CHUNK_MAX + 8192, off = 3 * 4096;
+	struct helper_volume h;
+	uint8_t *data = malloc(len), *plain = malloc(len), *raw = malloc(len);
+
+	helper_volume_open(&h, &o);
+	fill(plain, len, 21);
+	memcpy(data, plain, len);
+	ck_assert_int_eq(helper_volume_run(&h, VOLUME_WRITE, VOLUME_F_CLOBBER, off, len, data), 0);
+	raw_read(&h, raw, len, off);
+	ck_assert_mem_eq(data, raw, len);
+	ck_assert(memcmp(data, plain, 4096) != 0);
+	ck_assert_int_eq(helper_volume_run(&h, VOLUME_READ, 0, off, len, data), 0);
+	ck_assert_mem_eq(data, plain, len);
+	helper_volume_close(&h);
+	free(data);
+	free(plain);
+	free(raw);
+}
+END_TEST
+
 START_TEST(test_zero_writes_encrypted_zeros)
 {
 	struct helper_volume_opts o = opts_default();
@@ -516,6 +542,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_each_request_done_exactly_once);
 	tcase_add_test(tc, test_write_then_read_across_chunks);
 	tcase_add_test(tc, test_iv_large_sectors_count_whole_sectors);
+	tcase_add_test(tc, test_clobber_write_encrypts_the_callers_buffer_in_place);
 	tcase_add_test(tc, test_zero_writes_encrypted_zeros);
 	tcase_add_test(tc, test_zero_may_punch_makes_a_hole);
 	tcase_add_test(tc, test_zero_may_punch_without_discard_writes_zeros);

@@ -255,16 +255,25 @@ void nbd_conn_maybe_close(struct nbd_conn *c)
 	nbd_server_conn_gone(w->srv);
 }
 
+/* A 1 MiB read reply left in five sends of the default 208 KiB send
+ * buffer, each parked on a poll until the client had read the last one
+ * (perf stat: 5.9 SQEs, 2.2 poll arms and 3.7 context switches per request
+ * of a sequential 1 MiB read). A buffer that holds several replies lets a
+ * reply leave in one send. Best effort: the kernel caps it at wmem_max. */
+#define NBD_CONN_SNDBUF (4 * 1024 * 1024)
+
 int nbd_conn_start(struct nbd_worker *w, int fd)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
 	struct timespec now;
+	int sndbuf = NBD_CONN_SNDBUF;
 
 	if (!c) {
 		close(fd);
 		nbd_server_conn_gone(w->srv);
 		return -ENOMEM;
 	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	c->w = w;
 	c->fd = fd;

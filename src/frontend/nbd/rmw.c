@@ -59,6 +59,13 @@ static uint32_t nbd_req_fua(const struct nbd_req *r)
 	return (r->flags & NBD_CMD_FLAG_FUA) ? VOLUME_F_FUA : 0;
 }
 
+/* A write's buffer is freed once the reply is sent and never read again:
+ * the volume may encrypt it in place instead of into a bounce buffer. */
+static uint32_t nbd_req_write_flags(const struct nbd_req *r)
+{
+	return nbd_req_fua(r) | VOLUME_F_CLOBBER;
+}
+
 /* The request's volume work is over: unlock, then reply. */
 static void nbd_req_finish(struct nbd_req *r)
 {
@@ -166,7 +173,7 @@ static void nbd_write_merged(struct nbd_req *r)
 	if (end != r->a1)
 		memcpy(r->buf + (end - r->a0), tail_src + (end - (r->a1 - s)), r->a1 - end);
 	r->step = nbd_req_finish;
-	nbd_req_submit(r, 0, VOLUME_WRITE, nbd_req_fua(r), r->a0, r->a1 - r->a0, r->buf);
+	nbd_req_submit(r, 0, VOLUME_WRITE, nbd_req_write_flags(r), r->a0, r->a1 - r->a0, r->buf);
 }
 
 static void nbd_write_locked(struct nbd_range *lock)
@@ -177,7 +184,8 @@ static void nbd_write_locked(struct nbd_range *lock)
 	r->locked = true;
 	if (r->offset == r->a0 && end == r->a1) {
 		r->step = nbd_req_finish;
-		nbd_req_submit(r, 0, VOLUME_WRITE, nbd_req_fua(r), r->a0, r->a1 - r->a0, r->buf);
+		nbd_req_submit(r, 0, VOLUME_WRITE, nbd_req_write_flags(r), r->a0, r->a1 - r->a0,
+			       r->buf);
 		return;
 	}
 	if (nbd_req_alloc_edges(r) < 0) {

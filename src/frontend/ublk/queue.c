@@ -133,6 +133,10 @@ static void ublk_tag_to_volume(struct ublk_tag *t)
 	t->vreq.done = ublk_tag_volume_done;
 	t->vreq.priv = t;
 	t->vreq.buf = t->buf;
+	/* The tag's buffer is not read again after a write: its data may be
+	 * encrypted in place. */
+	if (t->vreq.op == VOLUME_WRITE)
+		t->vreq.flags |= VOLUME_F_CLOBBER;
 	volume_submit(t->q->vol, &t->vreq);
 }
 
