@@ -507,8 +507,8 @@ START_TEST(test_threads_engine_runs_small_jobs_on_the_submitting_thread)
 				 .result = 1};
 	struct crypto_job *list;
 
-	random_key(key, sizeof(key));
-	rng_fill(plain, sizeof(plain));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
+	tmodel_rng_fill(&rng_state, plain, sizeof(plain));
 	memcpy(buf, plain, sizeof(buf));
 	ck_assert_int_eq(crypto_engine_set_key(e, 0, key, sizeof(key)), 0);
 	ck_assert_int_eq(e->ops->submit(e, &job), 0);
@@ -516,7 +516,7 @@ START_TEST(test_threads_engine_runs_small_jobs_on_the_submitting_thread)
 	list = e->ops->complete(e);
 	ck_assert_ptr_eq(list, &job);
 	ck_assert_ptr_null(list->next);
-	model_xts(key, sizeof(key), 1, 40, plain, want, 4096);
+	tmodel_xts_sector(key, sizeof(key), 1, 40, plain, want, 4096);
 	ck_assert_mem_eq(buf, want, sizeof(want));
 	crypto_engine_close(e);
 }
