@@ -56,8 +56,8 @@ struct cbf_driver {
 	/* inline engines (no signal fd): a pool of instances, no thread */
 	bool inline_engines;
 	char *spec;
-	struct luks_key *key;	  /* secmem copy, to key new instances */
-	struct cbf_idle *idle;	  /* under mutex */
+	struct luks_key *key;  /* secmem copy, to key new instances */
+	struct cbf_idle *idle; /* under mutex */
 };
 
 /* An inline engine instance waiting in the pool. */
