@@ -14,12 +14,13 @@
 static const char format_usage[] =
     "usage: cryptblk format IMAGE [--size SIZE] [--type luks2|luks1] [--cipher aes-xts-plain64] "
     "[--key-size 256|512] [--sector-size 512|4096] [--label TEXT] [--key-file FILE] "
-    "[--batch-mode] " LUKS_CLI_KDF_USAGE;
+    "[--volume-key-file FILE] [--batch-mode] " LUKS_CLI_KDF_USAGE;
 
 struct format_args {
 	const char *image;
 	const char *key_file;
-	uint64_t size; /* 0: keep */
+	const char *volume_key_file; /* NULL: a random volume key */
+	uint64_t size;		     /* 0: keep */
 	bool batch;
 	struct luks_format_params params;
 };
@@ -34,6 +35,7 @@ static int format_parse(int argc, char **argv, struct format_args *a)
 					     {"label", required_argument, NULL, 'l'},
 					     {"key-file", required_argument, NULL, 'd'},
 					     {"batch-mode", no_argument, NULL, 'q'},
+					     {"volume-key-file", required_argument, NULL, 'V'},
 					     LUKS_CLI_KDF_OPTIONS,
 					     {0}};
 	uint32_t bits;
@@ -85,6 +87,9 @@ static int format_parse(int argc, char **argv, struct format_args *a)
 			break;
 		case 'q':
 			a->batch = true;
+			break;
+		case 'V':
+			a->volume_key_file = optarg;
 			break;
 		default:
 			cli_error("%s", format_usage);
@@ -206,19 +211,42 @@ out:
 	return rc == -EEXIST ? CLI_EXIT_USAGE : cli_exit_code(rc);
 }
 
-int cmd_format(int argc, char **argv)
+/* --volume-key-file: the whole file is the key (32 or 64 bytes), read
+ * into locked memory before anything is touched. */
+static int format_volume_key_read(const struct format_args *a, struct luks_key **out)
 {
-	struct format_args a = {0};
+	struct passphrase raw = {0};
+	int rc;
+
+	*out = NULL;
+	if (!strcmp(a->volume_key_file, "-") && passphrase_uses_stdin(a->key_file)) {
+		cli_error("format: the passphrase and the volume key cannot both come from "
+			  "standard input; give --key-file");
+		return -EINVAL;
+	}
+	rc = passphrase_read(a->volume_key_file, "", false, &raw);
+	if (rc == 0 && raw.len != 32 && raw.len != 64) {
+		cli_error("--volume-key-file %s: %zu bytes, not 32 or 64", a->volume_key_file,
+			  raw.len);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && !(*out = luks_key_new(raw.len)))
+		rc = -ENOMEM;
+	if (rc == 0)
+		memcpy((*out)->bytes, raw.buf, raw.len);
+	passphrase_free(&raw);
+	return rc;
+}
+
+static int format_local(const struct format_args *a_in)
+{
+	struct format_args a = *a_in;
 	struct passphrase pass = {0};
 	struct luks_err err = {{0}};
 	struct luks_io io;
 	bool created = false;
 	int fd = -1, rc;
 
-	if (format_parse(argc, argv, &a))
-		return CLI_EXIT_USAGE;
-	if (image_is_uri(a.image))
-		return format_remote(&a);
 	if ((rc = format_open(&a, &fd)))
 		return cli_exit_code(rc);
 	/* Not over a volume a serve (or another change) has open. A file
@@ -251,4 +279,20 @@ out:
 	if (rc && created)
 		unlink(a.image);
 	return rc == -EEXIST ? CLI_EXIT_USAGE : cli_exit_code(rc);
+}
+
+int cmd_format(int argc, char **argv)
+{
+	struct format_args a = {0};
+	struct luks_key *vk = NULL;
+	int rc;
+
+	if (format_parse(argc, argv, &a))
+		return CLI_EXIT_USAGE;
+	if (a.volume_key_file && (rc = format_volume_key_read(&a, &vk)))
+		return cli_exit_code(rc);
+	a.params.volume_key = vk;
+	rc = image_is_uri(a.image) ? format_remote(&a) : format_local(&a);
+	luks_key_free(vk);
+	return rc;
 }

@@ -24,7 +24,8 @@ static const struct command commands[] = {
      true},
     {"format", cmd_format,
      "format IMAGE [--size SIZE] [--type luks2|luks1] [--key-size 256|512] [--sector-size "
-     "512|4096] [--pbkdf KDF] [--iter-time MS] [--label TEXT] [--key-file FILE]   new volume",
+     "512|4096] [--pbkdf KDF] [--iter-time MS] [--label TEXT] [--key-file FILE] "
+     "[--volume-key-file FILE]   new volume",
      true},
     {"add-key", cmd_add_key,
      "add-key IMAGE [--key-file FILE] --new-key-file FILE   add a passphrase", true},

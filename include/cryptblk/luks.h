@@ -97,6 +97,9 @@ struct luks_format_params {
 	uint32_t sector_size; /* 512 or 4096; 0: 4096 when the data area allows */
 	const char *label;    /* LUKS2 only; NULL: none */
 	struct luks_kdf_choice kdf;
+	/* The volume key to use (key_size bytes; 0 key_size: its length);
+	 * NULL: a random one. Halves that are equal are refused. */
+	const struct luks_key *volume_key;
 };
 
 /* Write a new volume over the start of the storage: wipe the metadata area,

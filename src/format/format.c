@@ -5,6 +5,7 @@
 
 #include <cryptblk/luks.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +111,15 @@ int luks_format(const struct luks_io *io, const struct luks_format_params *param
 	if (!p.cipher)
 		p.cipher = "aes-xts-plain64";
 	if (!p.key_size)
-		p.key_size = 64;
+		p.key_size = p.volume_key ? (uint32_t)p.volume_key->len : 64;
+	if (p.volume_key && p.volume_key->len != p.key_size)
+		return luks_err_set(err, -EINVAL, "luks: volume key of %zu bytes for a %u-bit key",
+				    p.volume_key->len, p.key_size * 8);
+	/* XTS needs two independent halves; the engines refuse equal ones. */
+	if (p.volume_key && p.volume_key->len % 2 == 0 &&
+	    !CRYPTO_memcmp(p.volume_key->bytes, p.volume_key->bytes + p.volume_key->len / 2,
+			   p.volume_key->len / 2))
+		return luks_err_set(err, -EINVAL, "luks: volume key halves are equal");
 	if (!p.version)
 		p.version = 2;
 	if (p.version == 1)

@@ -137,8 +137,13 @@ int luks1_format(const struct luks_io *io, const struct luks_format_params *p, c
 		goto out;
 	snprintf(hdr->cipher, sizeof(hdr->cipher), "aes-xts-plain64");
 	key = luks_key_new(p->key_size);
-	if (!key || RAND_bytes(key->bytes, (int)key->len) != 1 ||
-	    uuid_generate_random_str(hdr->phdr.uuid)) {
+	if (key && p->volume_key)
+		memcpy(key->bytes, p->volume_key->bytes, key->len);
+	else if (key && RAND_bytes(key->bytes, (int)key->len) != 1) {
+		rc = luks_err_set(err, -EIO, "luks1: no volume key");
+		goto out;
+	}
+	if (!key || uuid_generate_random_str(hdr->phdr.uuid)) {
 		rc = luks_err_set(err, key ? -EIO : -ENOMEM, "luks1: no volume key");
 		goto out;
 	}

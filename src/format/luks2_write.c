@@ -262,7 +262,9 @@ int luks2_format(const struct luks_io *io, const struct luks_format_params *p, c
 	if ((rc = format_check(io, p, &seg, err)))
 		goto out;
 	key = luks_key_new(p->key_size);
-	if (!key || RAND_bytes(key->bytes, (int)key->len) != 1) {
+	if (key && p->volume_key)
+		memcpy(key->bytes, p->volume_key->bytes, key->len);
+	else if (!key || RAND_bytes(key->bytes, (int)key->len) != 1) {
 		rc = luks_err_set(err, key ? -EIO : -ENOMEM, "luks2: no volume key");
 		goto out;
 	}
