@@ -283,6 +283,11 @@ int serve_run_finish(struct serve_child *ch)
 	return CLI_EXIT_USAGE;
 }
 
+static bool serve_engine_is_device(const char *spec)
+{
+	return spec && !strncmp(spec, "virtio:", 7);
+}
+
 /* What can be refused before asking for a passphrase. */
 static int serve_check_early(const struct serve_opts *o)
 {
@@ -323,6 +328,12 @@ static int serve_check_early(const struct serve_opts *o)
 engine:
 	if (!o->tls.cert_file != !o->tls.key_file || (o->tls.ca_file && !o->tls.cert_file)) {
 		cli_error("serve: --tls-cert and --tls-key go together; --tls-ca needs both");
+		return -EINVAL;
+	}
+	if (serve_engine_is_device(o->crypto) && o->threads > 1) {
+		cli_error("serve: --crypto %s drives one device from one thread: use --threads 1 "
+			  "(--queues 1 with --ublk)",
+			  o->crypto);
 		return -EINVAL;
 	}
 	ret = crypto_engine_open(o->crypto, &engine);
@@ -579,6 +590,9 @@ int cmd_serve(int argc, char **argv)
 
 	if (serve_parse(argc, argv, &o) < 0)
 		return CLI_EXIT_USAGE;
+	/* A VFIO device is driven by one engine, and an engine by one loop. */
+	if (serve_engine_is_device(o.crypto))
+		o.threads = 1;
 	/* Unusable certificates are refused before the passphrase is asked. */
 	if (o.tls.cert_file) {
 		rc = nbd_tls_create(&o.tls, &tls);

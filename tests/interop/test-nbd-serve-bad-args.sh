@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cryptblk serve` refuses a malformed --nbd or an unknown --crypto with
-# exit 1 before it asks for a passphrase, and a wrong passphrase with 2.
+# exit 1 before it asks for a passphrase (also more than one thread on a
+# VFIO device's engine), and a wrong passphrase with 2.
 . "$SRCDIR/tests/interop/lib/nbd-server.sh"
 nbd_need_serve
 
@@ -17,6 +18,8 @@ expect 1 'not unix:PATH or tcp:HOST:PORT' --nbd "sock:$TMP/s"
 expect 1 'no port' --nbd tcp:localhost
 expect 1 'crypto nope' --nbd "unix:$TMP/s" --crypto nope
 expect 1 'usage' --nbd "unix:$TMP/s" extra-argument
+expect 1 'one thread' --nbd "unix:$TMP/s" --threads 2 --crypto virtio:0000:00:03.0
+expect 1 'one thread' --ublk --queues 2 --crypto virtio:0000:00:03.0
 printf 'not the passphrase' >"$TMP/wrong"
 expect 2 '' --key-file "$TMP/wrong" --nbd "unix:$TMP/s"
 [ ! -e "$TMP/s" ]

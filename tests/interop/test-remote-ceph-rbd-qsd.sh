@@ -66,9 +66,24 @@ ceph-osd "${conf[@]}" -i 0 --mkfs --osd-uuid "$(cat /proc/sys/kernel/random/uuid
 	2>>"$CEPH/daemons.err"
 ceph-osd "${conf[@]}" -f -i 0 2>>"$CEPH/daemons.err" &
 CEPH_PIDS+=($!)
-timeout 60 ceph "${conf[@]}" osd pool create rbd 8 >/dev/null 2>&1 || fail "pool create"
-timeout 30 ceph "${conf[@]}" osd pool application enable rbd rbd >/dev/null 2>&1
-timeout 60 rbd "${conf[@]}" create rbd/vol --size 64M || fail "rbd create"
+# Each step waits for the one before: the OSD up, the pool's placement
+# groups active, then the image (a loaded machine makes each slower).
+ceph_retry() {
+	local what=$1
+	shift
+	for _ in $(seq 1 60); do
+		"$@" >"$CEPH/step.out" 2>&1 && return 0
+		sleep 1
+	done
+	cat "$CEPH/step.out" >&2
+	ceph "${conf[@]}" osd dump >&2 || true
+	fail "$what"
+}
+osd_up() { timeout 30 ceph "${conf[@]}" osd dump | grep -q '^osd\.0 up'; }
+ceph_retry "osd.0 up" osd_up
+ceph_retry "pool create" timeout 30 ceph "${conf[@]}" osd pool create rbd 8
+ceph_retry "pool application" timeout 30 ceph "${conf[@]}" osd pool application enable rbd rbd
+ceph_retry "rbd create" timeout 60 rbd "${conf[@]}" create rbd/vol --size 64M
 echo "single-node Ceph up with an RBD image in $((SECONDS - start)) s"
 
 qemu-storage-daemon --blockdev "driver=rbd,node-name=r0,pool=rbd,image=vol,conf=$CEPH/ceph.conf" \

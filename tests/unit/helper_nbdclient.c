@@ -184,7 +184,7 @@ size_t nbdc_meta_data(uint8_t *out, const char *name, const char *const *queries
 	return pos;
 }
 
-uint64_t nbdc_negotiate(int fd, bool structured, bool meta, uint16_t *flags)
+uint64_t nbdc_go(int fd, bool structured, bool meta, uint16_t *flags)
 {
 	struct nbdc_opt_reply r;
 	uint8_t data[256];
@@ -192,9 +192,6 @@ uint64_t nbdc_negotiate(int fd, bool structured, bool meta, uint16_t *flags)
 	uint64_t size = 0;
 	bool got_export = false;
 
-	nbdc_set_timeout(fd, 20);
-	ck_assert_uint_eq(nbdc_greeting(fd) & 3, 3);
-	nbdc_client_flags(fd, 3);
 	if (structured)
 		nbdc_opt_expect(fd, 8, NULL, 0, 1);
 	if (meta) {
@@ -224,6 +221,14 @@ uint64_t nbdc_negotiate(int fd, bool structured, bool meta, uint16_t *flags)
 	}
 	ck_assert(got_export);
 	return size;
+}
+
+uint64_t nbdc_negotiate(int fd, bool structured, bool meta, uint16_t *flags)
+{
+	nbdc_set_timeout(fd, 20);
+	ck_assert_uint_eq(nbdc_greeting(fd) & 3, 3);
+	nbdc_client_flags(fd, 3);
+	return nbdc_go(fd, structured, meta, flags);
 }
 
 void nbdc_request(int fd, uint16_t type, uint16_t flags, uint64_t handle, uint64_t offset,

@@ -63,6 +63,11 @@ size_t nbdc_meta_data(uint8_t *out, const char *name, const char *const *queries
  * size; *flags gets the transmission flags. */
 uint64_t nbdc_negotiate(int fd, bool structured, bool meta, uint16_t *flags);
 
+/* The options after the greeting and client flags (also over a connection
+ * upgraded to TLS): optional structured replies and base:allocation, then
+ * NBD_OPT_GO. Returns the export size; *flags gets the transmission flags. */
+uint64_t nbdc_go(int fd, bool structured, bool meta, uint16_t *flags);
+
 void nbdc_request(int fd, uint16_t type, uint16_t flags, uint64_t handle, uint64_t offset,
 		  uint32_t len, const void *payload);
 /* Read one reply message header (simple reply or chunk) and a chunk's

@@ -53,9 +53,4 @@ void tlsc_stop(struct tlsc *c);
  * tlsc_start(). */
 int tlsc_upgrade(struct tlsc *c, int raw_fd, const struct tlsc_opts *o);
 
-/* The rest of a negotiation over an upgraded connection: optional
- * structured replies and base:allocation, NBD_OPT_GO. Returns the export
- * size; *flags gets the transmission flags. */
-uint64_t tlsc_go(int fd, bool structured, bool meta, uint16_t *flags);
-
 #endif

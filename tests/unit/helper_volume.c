@@ -3,7 +3,6 @@
 #include "helper_refusing_engine.h"
 
 #include <check.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,21 +112,4 @@ int helper_volume_run(struct helper_volume *h, uint8_t op, uint32_t flags, uint6
 		ck_assert_int_eq(loop_run_once(h->loop, true), 0);
 	ck_assert_uint_eq(w.calls, 1);
 	return w.res;
-}
-
-void helper_xts_sector(const uint8_t key[HELPER_VOLUME_KEY_LEN], uint64_t iv, bool encrypt,
-		       const uint8_t *in, uint8_t *out, uint32_t len)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	uint8_t tweak[16] = {0};
-	int outl = 0;
-
-	/* plain64: the sector number, little endian, zero padded to 16 bytes. */
-	for (unsigned i = 0; i < 8; i++)
-		tweak[i] = (uint8_t)(iv >> (8 * i));
-	ck_assert_ptr_nonnull(ctx);
-	ck_assert_int_eq(EVP_CipherInit_ex(ctx, EVP_aes_256_xts(), NULL, key, tweak, encrypt), 1);
-	ck_assert_int_eq(EVP_CipherUpdate(ctx, out, &outl, in, (int)len), 1);
-	ck_assert_int_eq(outl, (int)len);
-	EVP_CIPHER_CTX_free(ctx);
 }

@@ -50,9 +50,4 @@ int helper_volume_run(struct helper_volume *h, uint8_t op, uint32_t flags, uint6
 /* Turn the loop until *flag is true. */
 void helper_loop_wait(struct loop *loop, const bool *flag);
 
-/* Raw OpenSSL AES-256-XTS of one sector with a plain64 IV, independent of
- * the engines under test. */
-void helper_xts_sector(const uint8_t key[HELPER_VOLUME_KEY_LEN], uint64_t iv, bool encrypt,
-		       const uint8_t *in, uint8_t *out, uint32_t len);
-
 #endif

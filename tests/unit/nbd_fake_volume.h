@@ -30,7 +30,7 @@
 
 #define FAKE_MAX_VOLUMES 16
 
-/* Not ck_assert: the model also runs outside Check (test_nbd_serve --serve),
+/* Not ck_assert: the model's callbacks run on the server's loop threads,
  * where Check cannot report; an abort fails a Check test all the same. */
 #define FAKE_CHECK(cond)                                                                           \
 	do {                                                                                       \

@@ -13,6 +13,7 @@
 #include <check.h>
 
 #include "helper_check.h"
+#include "helper_model.h"
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -30,53 +31,13 @@ static const char *const engine_specs[] = {"openssl", "threads:2"};
 /* xorshift64*: reproducible "random" data, keys and job shapes. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void rng_fill(uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next() >> 56);
-}
-
-/* One sector per EVP context, keyed and IV'ed in one call; the tweak is the
- * sector's IV little-endian in the first 8 of 16 bytes. */
-static void model_xts(const uint8_t *key, size_t key_len, int enc, uint64_t sector_iv,
-		      const uint8_t *in, uint8_t *out, uint32_t len)
-{
-	const EVP_CIPHER *cipher = key_len == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts();
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	uint8_t tweak[16] = {0};
-	int outl = 0;
-
-	for (unsigned b = 0; b < 8; b++)
-		tweak[b] = (uint8_t)(sector_iv >> (8 * b));
-	ck_assert_ptr_nonnull(ctx);
-	ck_assert_int_eq(EVP_CipherInit_ex(ctx, cipher, NULL, key, tweak, enc), 1);
-	ck_assert_int_eq(EVP_CipherUpdate(ctx, out, &outl, in, (int)len), 1);
-	ck_assert_int_eq(outl, (int)len);
-	EVP_CIPHER_CTX_free(ctx);
-}
-
 /* A whole job by the model: plain64 steps the IV by sector_size / 512. */
 static void model_job(const uint8_t *key, size_t key_len, int enc, uint64_t iv, uint64_t step,
 		      uint32_t sector_size, uint32_t nr, const uint8_t *in, uint8_t *out)
 {
 	for (uint32_t i = 0; i < nr; i++)
-		model_xts(key, key_len, enc, iv + i * step, in + (size_t)i * sector_size,
-			  out + (size_t)i * sector_size, sector_size);
-}
-
-static void random_key(uint8_t *key, size_t key_len)
-{
-	do
-		rng_fill(key, key_len);
-	while (memcmp(key, key + key_len / 2, key_len / 2) == 0);
+		tmodel_xts_sector(key, key_len, enc, iv + i * step, in + (size_t)i * sector_size,
+				  out + (size_t)i * sector_size, sector_size);
 }
 
 /* For jobs that must be refused: their done() may never run. */
@@ -154,17 +115,19 @@ static void engines_match_model(uint32_t sector_size, size_t key_len, bool in_pl
 	uint8_t *plain = malloc(cap), *want = malloc(cap), *got = malloc(cap);
 
 	ck_assert(plain && want && got);
-	random_key(key, key_len);
+	tmodel_xts_key(&rng_state, key, key_len);
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		e[i] = engine_open(engine_specs[i]);
 		ck_assert_int_eq(crypto_engine_set_key(e[i], 0, key, key_len), 0);
 	}
 	for (unsigned round = 0; round < 12; round++) {
-		uint32_t nr = 1 + (uint32_t)(rng_next() % max_sectors);
+		uint32_t nr = 1 + (uint32_t)(tmodel_rng_next(&rng_state) % max_sectors);
 		size_t len = (size_t)nr * sector_size;
-		uint64_t iv = round == 0 ? UINT64_MAX - 3 : rng_next() >> (rng_next() % 64);
+		uint64_t iv =
+		    round == 0 ? UINT64_MAX - 3
+			       : tmodel_rng_next(&rng_state) >> (tmodel_rng_next(&rng_state) % 64);
 
-		rng_fill(plain, len);
+		tmodel_rng_fill(&rng_state, plain, len);
 		model_job(key, key_len, 1, iv, sector_size / 512, sector_size, nr, plain, want);
 		for (unsigned i = 0; i < NR_ENGINES; i++) {
 			struct crypto_job job = {.iv = iv,
@@ -240,8 +203,8 @@ static void sector_iv_step(uint16_t flags, uint64_t step, uint64_t wrong_step)
 	const uint64_t iv = 1000;
 
 	ck_assert(plain && got);
-	random_key(key, sizeof(key));
-	rng_fill(plain, nr * ss);
+	tmodel_xts_key(&rng_state, key, sizeof(key));
+	tmodel_rng_fill(&rng_state, plain, nr * ss);
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		struct crypto_engine *e = engine_open(engine_specs[i]);
 		struct crypto_job job = {.src = plain,
@@ -255,14 +218,15 @@ static void sector_iv_step(uint16_t flags, uint64_t step, uint64_t wrong_step)
 		ck_assert_int_eq(crypto_engine_set_key(e, 0, key, sizeof(key)), 0);
 		engine_run_job(e, &job);
 		for (uint32_t k = 0; k < nr; k++) {
-			model_xts(key, sizeof(key), 1, iv + k * step, plain + k * ss, want, ss);
+			tmodel_xts_sector(key, sizeof(key), 1, iv + k * step, plain + k * ss, want,
+					  ss);
 			ck_assert_msg(memcmp(got + k * ss, want, ss) == 0,
 				      "%s: sector %u did not use IV iv + %llu", engine_specs[i], k,
 				      (unsigned long long)(k * step));
 			if (k == 0)
 				continue;
-			model_xts(key, sizeof(key), 1, iv + k * wrong_step, plain + k * ss, want,
-				  ss);
+			tmodel_xts_sector(key, sizeof(key), 1, iv + k * wrong_step, plain + k * ss,
+					  want, ss);
 			ck_assert(memcmp(got + k * ss, want, ss) != 0);
 		}
 		crypto_engine_close(e);
@@ -288,8 +252,8 @@ START_TEST(test_engines_refuse_bad_jobs_without_running_them)
 	static const uint32_t bad_sizes[] = {0, 16, 256, 768, 1000, 3072, 8192};
 	uint8_t key[32], buf[8192], copy[8192];
 
-	random_key(key, sizeof(key));
-	rng_fill(buf, sizeof(buf));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
+	tmodel_rng_fill(&rng_state, buf, sizeof(buf));
 	memcpy(copy, buf, sizeof(buf));
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		struct crypto_engine *e = engine_open(engine_specs[i]);
@@ -370,7 +334,7 @@ START_TEST(test_engine_set_key_refuses_bad_slot_and_length)
 {
 	uint8_t key[64];
 
-	random_key(key, sizeof(key));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		struct crypto_engine *e = engine_open(engine_specs[i]);
 
@@ -395,9 +359,9 @@ START_TEST(test_engines_use_both_key_slots_at_once)
 	static struct crypto_job jobs[NR];
 	struct crypto_job *list[NR];
 
-	random_key(key0, sizeof(key0));
-	random_key(key1, sizeof(key1));
-	rng_fill(&plain[0][0], sizeof(plain));
+	tmodel_xts_key(&rng_state, key0, sizeof(key0));
+	tmodel_xts_key(&rng_state, key1, sizeof(key1));
+	tmodel_rng_fill(&rng_state, &plain[0][0], sizeof(plain));
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		struct crypto_engine *e = engine_open(engine_specs[i]);
 
@@ -432,8 +396,8 @@ START_TEST(test_engines_clear_key_then_submit_is_enokey)
 {
 	uint8_t key[64], buf[512], copy[512];
 
-	random_key(key, sizeof(key));
-	rng_fill(buf, sizeof(buf));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
+	tmodel_rng_fill(&rng_state, buf, sizeof(buf));
 	memcpy(copy, buf, sizeof(buf));
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		struct crypto_engine *e = engine_open(engine_specs[i]);
@@ -473,7 +437,7 @@ START_TEST(test_threads_engine_full_says_ebusy_and_returns_every_job)
 	unsigned accepted = 0, returned = 0;
 	int err = 0;
 
-	random_key(key, sizeof(key));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
 	ck_assert_int_eq(crypto_engine_set_key(e, 0, key, sizeof(key)), 0);
 	for (unsigned j = 0; j < NR; j++)
 		jobs[j] = (struct crypto_job){.src = bufs[j],
@@ -535,8 +499,8 @@ static void backlog_drains_through_loop(const char *spec, bool expect_backlog)
 	struct crypto_engine *e = engine_open(spec);
 	struct loop *loop;
 
-	random_key(key, sizeof(key));
-	rng_fill(&plain[0][0], sizeof(plain));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
+	tmodel_rng_fill(&rng_state, &plain[0][0], sizeof(plain));
 	memcpy(bufs, plain, sizeof(bufs));
 	ck_assert_int_eq(crypto_engine_set_key(e, 0, key, sizeof(key)), 0);
 	ck_assert_int_eq(loop_create(64, &loop), 0);
@@ -562,7 +526,7 @@ static void backlog_drains_through_loop(const char *spec, bool expect_backlog)
 	ck_assert_uint_eq(done_count, NR);
 	ck_assert_uint_eq(done_order_ok, NR);
 	for (unsigned j = 0; j < NR; j++) {
-		model_xts(key, sizeof(key), 1, 5000 + j, plain[j], want, 512);
+		tmodel_xts_sector(key, sizeof(key), 1, 5000 + j, plain[j], want, 512);
 		ck_assert_mem_eq(bufs[j], want, 512);
 	}
 	crypto_engine_detach(e);
@@ -619,7 +583,7 @@ START_TEST(test_engines_through_loop_complete_thousands_of_chained_jobs)
 	uint8_t key[32], want[CHAIN_LEN];
 
 	ck_assert_ptr_nonnull(chains);
-	random_key(key, sizeof(key));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
 	for (unsigned i = 0; i < NR_ENGINES; i++) {
 		struct crypto_engine *e = engine_open(engine_specs[i]);
 		struct loop *loop;
@@ -631,7 +595,7 @@ START_TEST(test_engines_through_loop_complete_thousands_of_chained_jobs)
 		for (unsigned j = 0; j < CHAIN_NR; j++) {
 			struct chain *c = &chains[j];
 
-			rng_fill(c->plain, CHAIN_LEN);
+			tmodel_rng_fill(&rng_state, c->plain, CHAIN_LEN);
 			c->engine = e;
 			c->stage = 0;
 			c->job = (struct crypto_job){.src = c->plain,
@@ -709,7 +673,7 @@ START_TEST(test_threads_engine_idle_workers_use_no_cpu)
 	    .src = buf, .dst = buf, .sector_size = 4096, .nr_sectors = 1, .dir = CRYPTO_ENCRYPT};
 	unsigned long before;
 
-	random_key(key, sizeof(key));
+	tmodel_xts_key(&rng_state, key, sizeof(key));
 	ck_assert_int_eq(crypto_engine_set_key(e, 0, key, sizeof(key)), 0);
 	for (unsigned round = 0; round < 2; round++) {
 		before = workers_cpu_ticks();

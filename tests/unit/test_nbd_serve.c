@@ -1,9 +1,4 @@
-/* Listening sockets, signals and fd watches of the NBD server.
- *
- * Run with `--serve` this program is also the test-only NBD server that the
- * interop scripts (tests/interop/test-nbd-*.sh) point real clients at while
- * `cryptblk serve` cannot exist yet: it serves the in-memory volume model
- * over a unix socket until SIGINT or SIGTERM. */
+/* Listening sockets, signals and fd watches of the NBD server. */
 #include "helper_check.h"
 #include "helper_nbdclient.h"
 #include "nbd_fake_volume.h"
@@ -248,47 +243,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_nbd_fd_watch_fires_once);
 }
 
-/* --serve PATH [SIZE [SECTOR [THREADS [NAME [DESCRIPTION]]]]]: the
- * test-only server for interop scripts. */
-static int serve_fake(int argc, char **argv)
+int main(void)
 {
-	struct nbd_server_config cfg = {.ops = &fake_ops};
-	uint64_t size = argc > 3 ? strtoull(argv[3], NULL, 0) : 64u << 20;
-	uint32_t sector = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 0) : 512;
-	sigset_t set;
-	int ret;
-
-	cfg.threads = argc > 5 ? (unsigned)strtoul(argv[5], NULL, 0) : 2;
-	cfg.export_name = argc > 6 ? argv[6] : "";
-	cfg.description = argc > 7 ? argv[7] : NULL;
-	st = fake_store_new(size, sector);
-	memset(st->data, 0, size);
-	cfg.ctx = st;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	ret = nbd_server_create(&cfg, &srv);
-	if (!ret)
-		ret = nbd_server_watch_signals(srv, &set);
-	if (!ret)
-		ret = nbd_server_listen_unix(srv, argv[2]);
-	if (!ret)
-		ret = nbd_server_run(srv);
-	if (srv && nbd_server_destroy(srv) && !ret)
-		ret = -EIO;
-	if (atomic_load(&st->misaligned)) {
-		fprintf(stderr, "test server: %u requests broke the volume contract\n",
-			atomic_load(&st->misaligned));
-		ret = -EINVAL;
-	}
-	fake_store_free(st);
-	return ret ? 1 : 0;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc > 2 && !strcmp(argv[1], "--serve"))
-		return serve_fake(argc, argv);
 	return unit_run("nbd_serve", add_tests);
 }

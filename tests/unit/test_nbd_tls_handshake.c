@@ -73,7 +73,7 @@ static void expect_served(int fd, bool structured)
 	uint8_t buf[SECTOR];
 	uint16_t flags;
 
-	ck_assert_uint_eq(tlsc_go(fd, structured, false, &flags), SIZE);
+	ck_assert_uint_eq(nbdc_go(fd, structured, false, &flags), SIZE);
 	ck_assert_uint_eq(nbdc_pread(fd, structured, 7, buf, sizeof(buf), 3 * SECTOR), 0);
 	ck_assert_mem_eq(buf, h.st->data + 3 * SECTOR, sizeof(buf));
 }
@@ -181,7 +181,7 @@ START_TEST(test_nbd_tls_disc_ends_with_close_notify)
 	start(false);
 	ck_assert_int_eq(tlsc_upgrade(&c, h.fd, &(struct tlsc_opts){.ca = pki.ca}), 0);
 	h.fd = -1;
-	tlsc_go(c.fd, true, false, &flags);
+	nbdc_go(c.fd, true, false, &flags);
 	nbdc_request(c.fd, 2, 0, 1, 0, 0, NULL); /* NBD_CMD_DISC */
 	ck_assert(nbdc_wait_eof(c.fd));
 	ck_assert_msg(c.got_close_notify, "no close_notify: %s", c.error);

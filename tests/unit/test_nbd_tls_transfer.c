@@ -64,7 +64,7 @@ START_TEST(test_nbd_tls_many_reads_in_flight_match_their_handles)
 	bool seen[N] = {false};
 	uint16_t flags;
 
-	tlsc_go(c.fd, true, false, &flags);
+	nbdc_go(c.fd, true, false, &flags);
 	/* All requests first, so they are all in flight together; odd
 	 * offsets make each a read-modify-write cover. */
 	for (unsigned i = 0; i < N; i++)
@@ -98,7 +98,7 @@ START_TEST(test_nbd_tls_32_mib_write_then_read_round_trips)
 	uint16_t flags;
 
 	ck_assert_ptr_nonnull(out);
-	tlsc_go(c.fd, false, false, &flags);
+	nbdc_go(c.fd, false, false, &flags);
 	ck_assert_uint_eq(nbdc_pwrite(c.fd, 1, 0, in, BIG, off), 0);
 	ck_assert_mem_eq(h.st->data + off, in, BIG);
 	ck_assert_uint_eq(nbdc_pread(c.fd, false, 2, out, BIG, off), 0);
@@ -112,7 +112,7 @@ START_TEST(test_nbd_tls_32_mib_reads_in_flight_together)
 {
 	uint16_t flags;
 
-	tlsc_go(c.fd, true, false, &flags);
+	nbdc_go(c.fd, true, false, &flags);
 	/* Three maximum-size reads at once: their replies leave one after
 	 * the other through the record layer, never interleaved. */
 	for (unsigned i = 0; i < 3; i++)
@@ -141,7 +141,7 @@ START_TEST(test_nbd_tls_pipelined_writes_then_reads_see_the_data)
 	uint16_t flags;
 
 	ck_assert_ptr_nonnull(out);
-	tlsc_go(c.fd, true, true, &flags);
+	nbdc_go(c.fd, true, true, &flags);
 	for (unsigned i = 0; i < N; i++)
 		nbdc_request(c.fd, 1, 0, i, (uint64_t)i * LEN, LEN, in + (size_t)i * LEN);
 	for (unsigned i = 0; i < N; i++) {
@@ -170,7 +170,7 @@ START_TEST(test_nbd_tls_replies_completing_in_reverse_order)
 	uint16_t flags;
 	unsigned order[N], got = 0;
 
-	tlsc_go(c.fd, true, false, &flags);
+	nbdc_go(c.fd, true, false, &flags);
 	atomic_store(&h.st->hold, true);
 	h.st->reverse = true;
 	for (unsigned i = 0; i < N; i++)
@@ -203,7 +203,7 @@ START_TEST(test_nbd_tls_key_update_mid_stream_keeps_serving)
 
 	ck_assert_ptr_nonnull(out);
 	ck_assert_int_eq(SSL_version(c.ssl), TLS1_3_VERSION);
-	tlsc_go(c.fd, true, false, &flags);
+	nbdc_go(c.fd, true, false, &flags);
 	for (unsigned i = 0; i < 3; i++) {
 		atomic_store(&c.key_update, true);
 		ck_assert_uint_eq(nbdc_pwrite(c.fd, 10 + i, 0, in, LEN, (uint64_t)i * LEN), 0);
@@ -223,7 +223,7 @@ START_TEST(test_nbd_tls_stop_finishes_requests_in_flight)
 	uint16_t flags;
 	struct nbdc_reply r;
 
-	tlsc_go(c.fd, true, false, &flags);
+	nbdc_go(c.fd, true, false, &flags);
 	atomic_store(&h.st->hold, true);
 	nbdc_request(c.fd, 0, 0, 77, 0, LEN, NULL);
 	for (int tries = 0; atomic_load(&h.st->inflight) < 1 && tries < 2000; tries++)

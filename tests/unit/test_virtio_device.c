@@ -20,6 +20,7 @@
 #include <check.h>
 
 #include "helper_check.h"
+#include "helper_model.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,27 +38,6 @@ static char other_addr[256];	/* a PCI device that is not virtio-crypto */
 static char device_spec[64];
 
 static uint64_t rng_state = 0x13198a2e03707344ull;
-
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void rng_fill(uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next() >> 56);
-}
-
-static void random_key(uint8_t *key, size_t len)
-{
-	do
-		rng_fill(key, len);
-	while (memcmp(key, key + len / 2, len / 2) == 0);
-}
 
 /* crypto_engine_open with stderr caught in `msg`. */
 static int open_caught(const char *spec, struct crypto_engine **e, char *msg, size_t len)
@@ -179,13 +159,13 @@ static void device_matches_openssl(size_t key_len, uint32_t ss)
 	uint8_t *plain[N], *src[N], *dst[N], *want[N], key[64];
 	size_t len[N];
 
-	random_key(key, key_len);
+	tmodel_xts_key(&rng_state, key, key_len);
 	dev = open_keyed(device_spec, key, key_len);
 	ossl = open_keyed("openssl", key, key_len);
 	for (unsigned i = 0; i < N; i++) {
-		uint32_t nr = 1 + (uint32_t)(rng_next() % max);
+		uint32_t nr = 1 + (uint32_t)(tmodel_rng_next(&rng_state) % max);
 		bool pooled = i % 2, in_place = i % 4 >= 2;
-		uint64_t iv = rng_next() >> (rng_next() % 64);
+		uint64_t iv = tmodel_rng_next(&rng_state) >> (tmodel_rng_next(&rng_state) % 64);
 
 		len[i] = (size_t)nr * ss;
 		plain[i] = malloc(len[i]);
@@ -195,7 +175,7 @@ static void device_matches_openssl(size_t key_len, uint32_t ss)
 			 : pooled ? crypto_buf_alloc(dev, len[i])
 				  : malloc(len[i]);
 		ck_assert(plain[i] && want[i] && src[i] && dst[i]);
-		rng_fill(plain[i], len[i]);
+		tmodel_rng_fill(&rng_state, plain[i], len[i]);
 		memcpy(src[i], plain[i], len[i]);
 		jobs[i] = (struct crypto_job){.src = src[i],
 					      .dst = dst[i],
@@ -253,7 +233,7 @@ START_TEST(test_device_sessions_are_destroyed)
 	ck_assert_int_eq(crypto_engine_open(device_spec, &e), 0);
 	for (unsigned i = 0; i < 140; i++) {
 		for (unsigned slot = 0; slot < 2; slot++) {
-			random_key(key, i % 2 ? 64 : 32);
+			tmodel_xts_key(&rng_state, key, i % 2 ? 64 : 32);
 			ck_assert_msg(crypto_engine_set_key(e, slot, key, i % 2 ? 64 : 32) == 0,
 				      "round %u slot %u", i, slot);
 		}
@@ -266,9 +246,9 @@ START_TEST(test_device_sessions_are_destroyed)
 		crypto_engine_close(e);
 		ck_assert_int_eq(crypto_engine_open(device_spec, &e), 0);
 		for (unsigned slot = 0; slot < 2; slot++) {
-			random_key(key, 64);
+			tmodel_xts_key(&rng_state, key, 64);
 			ck_assert_int_eq(crypto_engine_set_key(e, slot, key, 64), 0);
-			random_key(key, 32);
+			tmodel_xts_key(&rng_state, key, 32);
 			ck_assert_int_eq(crypto_engine_set_key(e, slot, key, 32), 0);
 		}
 	}
@@ -319,7 +299,7 @@ START_TEST(test_device_malformed_request_fails_jobs_with_eio)
 	struct crypto_job jobs[N];
 	unsigned failed = 0;
 
-	random_key(key, 64);
+	tmodel_xts_key(&rng_state, key, 64);
 	e = open_keyed(device_spec, key, 64);
 	for (unsigned i = 0; i < N; i++)
 		jobs[i] = (struct crypto_job){.src = buf[i],
@@ -349,7 +329,7 @@ START_TEST(test_device_stopped_behind_the_engines_back_fails_jobs_with_eio)
 	char path[128];
 	int fd;
 
-	random_key(key, 64);
+	tmodel_xts_key(&rng_state, key, 64);
 	e = open_keyed(device_spec, key, 64);
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", device_addr);
 	fd = open(path, O_RDWR);
@@ -380,7 +360,7 @@ START_TEST(test_device_watchdog_wakes_the_loop_while_requests_wait)
 	uint64_t count;
 	double waited;
 
-	random_key(key, 32);
+	tmodel_xts_key(&rng_state, key, 32);
 	e = open_keyed(device_spec, key, 32);
 	p = (struct pollfd){.fd = e->ops->signal_fd(e), .events = POLLIN};
 	(void)!read(p.fd, &count, sizeof(count));

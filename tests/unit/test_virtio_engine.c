@@ -13,6 +13,7 @@
 #include <check.h>
 
 #include "helper_check.h"
+#include "helper_model.h"
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -31,56 +32,15 @@ struct rig {
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void rng_fill(uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next() >> 56);
-}
-
-static void random_key(uint8_t *key, size_t len)
-{
-	do
-		rng_fill(key, len);
-	while (memcmp(key, key + len / 2, len / 2) == 0);
-}
-
-/* One sector, its own context, the tweak written out here: the IV
- * little-endian in the first 8 of 16 bytes. */
-static void model_sector(const uint8_t *key, size_t key_len, int enc, uint64_t iv,
-			 const uint8_t *in, uint8_t *out, uint32_t len)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	uint8_t tweak[16] = {0};
-	int outl = 0;
-
-	for (unsigned b = 0; b < 8; b++)
-		tweak[b] = (uint8_t)(iv >> (8 * b));
-	ck_assert_ptr_nonnull(ctx);
-	ck_assert_int_eq(EVP_CipherInit_ex(ctx,
-					   key_len == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts(),
-					   NULL, key, tweak, enc),
-			 1);
-	ck_assert_int_eq(EVP_CipherUpdate(ctx, out, &outl, in, (int)len), 1);
-	EVP_CIPHER_CTX_free(ctx);
-}
-
 static void model_job(const uint8_t *key, size_t key_len, const struct crypto_job *job,
 		      const uint8_t *in, uint8_t *out)
 {
 	for (uint32_t i = 0; i < job->nr_sectors; i++) {
 		size_t off = (size_t)i * job->sector_size;
 
-		model_sector(key, key_len, job->dir == CRYPTO_ENCRYPT,
-			     job->iv + (uint64_t)i * (job->sector_size / 512), in + off, out + off,
-			     job->sector_size);
+		tmodel_xts_sector(key, key_len, job->dir == CRYPTO_ENCRYPT,
+				  job->iv + (uint64_t)i * (job->sector_size / 512), in + off,
+				  out + off, job->sector_size);
 	}
 }
 
@@ -107,7 +67,7 @@ static void rig_close(struct rig *r)
 
 static void rig_key(struct rig *r, unsigned slot, uint8_t *key, size_t len)
 {
-	random_key(key, len);
+	tmodel_xts_key(&rng_state, key, len);
 	ck_assert_int_eq(vcrypto_key_set(&r->vc, slot, key, len), 0);
 }
 
@@ -156,7 +116,7 @@ START_TEST(test_engine_jobs_of_every_shape_match_openssl)
 	for (unsigned round = 0; round < 48; round++) {
 		size_t key_len = round % 2 ? 64 : 32;
 		uint32_t ss = 512u << (round / 2 % 4);
-		uint32_t nr = 1 + (uint32_t)(rng_next() % (3 * 16384 / ss));
+		uint32_t nr = 1 + (uint32_t)(tmodel_rng_next(&rng_state) % (3 * 16384 / ss));
 		size_t len = (size_t)nr * ss;
 		bool in_place = round / 8 % 2, pooled = round / 16 % 2, out_pooled = round / 32;
 		uint8_t *plain = malloc(len), *want = malloc(len);
@@ -164,12 +124,14 @@ START_TEST(test_engine_jobs_of_every_shape_match_openssl)
 		uint8_t *dst = in_place	    ? src
 			       : out_pooled ? dma_pool_alloc(&r.pool, len)
 					    : malloc(len);
-		uint64_t iv = round == 0 ? UINT64_MAX - 2 : rng_next() >> (rng_next() % 64);
+		uint64_t iv =
+		    round == 0 ? UINT64_MAX - 2
+			       : tmodel_rng_next(&rng_state) >> (tmodel_rng_next(&rng_state) % 64);
 		struct crypto_job job = job_new(src, dst, ss, nr, iv, CRYPTO_ENCRYPT);
 
 		ck_assert(plain && want && src && dst);
 		rig_key(&r, 0, key, key_len);
-		rng_fill(plain, len);
+		tmodel_rng_fill(&rng_state, plain, len);
 		memcpy(src, plain, len);
 		model_job(key, key_len, &job, plain, want);
 		ck_assert_int_eq(vcrypto_submit(&r.vc, &job), 0);
@@ -271,7 +233,7 @@ START_TEST(test_engine_job_larger_than_the_ring_is_fed_as_slots_free)
 	dst = dma_pool_alloc(&r.pool, 37 * 1024);
 	ck_assert(src && want && dst);
 	rig_key(&r, 0, key, 64);
-	rng_fill(src, 37 * 1024);
+	tmodel_rng_fill(&rng_state, src, 37 * 1024);
 	job = job_new(src, dst, 1024, 37, 77, CRYPTO_ENCRYPT);
 	other = job_new(one, one, 512, 1, 0, CRYPTO_ENCRYPT);
 	model_job(key, 64, &job, src, want);
@@ -325,7 +287,7 @@ START_TEST(test_engine_out_of_order_completions_keep_sectors_apart)
 	rig_key(&r, 0, key, 64);
 	r.dev.reverse = true;
 	for (unsigned i = 0; i < N; i++) {
-		rng_fill(plain[i], sizeof(plain[i]));
+		tmodel_rng_fill(&rng_state, plain[i], sizeof(plain[i]));
 		memcpy(buf[i], plain[i], sizeof(buf[i]));
 		jobs[i] = job_new(buf[i], buf[i], SS, NR, 1000 * i, CRYPTO_ENCRYPT);
 		model_job(key, 64, &jobs[i], plain[i], want[i]);
@@ -356,7 +318,7 @@ START_TEST(test_engine_ring_indices_wrap_past_65536)
 	rig_key(&r, 0, key, 32);
 	r.dev.auto_run = true;
 	r.vc.batch = 1;
-	rng_fill(plain, sizeof(plain));
+	tmodel_rng_fill(&rng_state, plain, sizeof(plain));
 	for (unsigned round = 0; round < 70000 / 4; round++) {
 		for (unsigned i = 0; i < 4; i++) {
 			uint64_t iv = (uint64_t)round * 4 + i;
@@ -367,7 +329,7 @@ START_TEST(test_engine_ring_indices_wrap_past_65536)
 		}
 		ck_assert_uint_eq(rig_reap(&r), 4);
 		if (round % 1000 == 0 || round == 70000 / 4 - 1) {
-			model_sector(key, 32, 1, (uint64_t)round * 4 + 3, plain, want, 512);
+			tmodel_xts_sector(key, 32, 1, (uint64_t)round * 4 + 3, plain, want, 512);
 			ck_assert_mem_eq(buf + 3 * 512, want, 512);
 		}
 	}
@@ -558,7 +520,7 @@ START_TEST(test_engine_rekey_replaces_the_sessions)
 	ck_assert_uint_eq(r.dev.creates, 4);
 	ck_assert_uint_eq(r.dev.destroys, 2);
 	ck_assert_uint_eq(fakedev_sessions_live(&r.dev), 2);
-	rng_fill(plain, sizeof(plain));
+	tmodel_rng_fill(&rng_state, plain, sizeof(plain));
 	memcpy(buf, plain, sizeof(buf));
 	job = job_new(buf, buf, 512, 1, 9, CRYPTO_ENCRYPT);
 	model_job(key, 32, &job, plain, want);
@@ -595,7 +557,7 @@ START_TEST(test_engine_two_key_slots_at_once)
 	rig_key(&r, 0, k0, 64);
 	rig_key(&r, 1, k1, 32);
 	for (unsigned i = 0; i < 2; i++) {
-		rng_fill(plain[i], 1024);
+		tmodel_rng_fill(&rng_state, plain[i], 1024);
 		memcpy(buf[i], plain[i], 1024);
 		jobs[i] = job_new(buf[i], buf[i], 512, 2, 5, CRYPTO_ENCRYPT);
 		jobs[i].key_slot = (uint8_t)i;
@@ -616,7 +578,7 @@ START_TEST(test_engine_unsupported_key_size_is_eopnotsupp_and_leaves_nothing)
 
 	rig_open(&r, 64);
 	r.dev.refuse_512 = true;
-	random_key(key, 64);
+	tmodel_xts_key(&rng_state, key, 64);
 	ck_assert_int_eq(vcrypto_key_set(&r.vc, 0, key, 64), -EOPNOTSUPP);
 	ck_assert_uint_eq(fakedev_sessions_live(&r.dev), 0);
 	ck_assert_uint_eq(vcrypto_sessions_live(&r.vc), 0);
@@ -635,7 +597,7 @@ START_TEST(test_engine_no_free_session_is_enospc_and_leaks_nothing)
 	rig_open(&r, 64);
 	for (unsigned i = 0; i + 1 < FAKEDEV_SESSIONS; i++)
 		r.dev.sessions[i].live = true; /* someone else's */
-	random_key(key, 32);
+	tmodel_xts_key(&rng_state, key, 32);
 	ck_assert_int_eq(vcrypto_key_set(&r.vc, 0, key, 32), -ENOSPC);
 	ck_assert_uint_eq(fakedev_sessions_live(&r.dev), FAKEDEV_SESSIONS - 1);
 	ck_assert_uint_eq(vcrypto_sessions_live(&r.vc), 0);
@@ -682,7 +644,7 @@ START_TEST(test_engine_silent_control_queue_times_out_and_fails)
 	rig_open(&r, 64);
 	r.vc.ctrl_timeout_ms = 30;
 	r.dev.ctrl_silent = true;
-	random_key(key, 32);
+	tmodel_xts_key(&rng_state, key, 32);
 	ck_assert_int_eq(vcrypto_key_set(&r.vc, 0, key, 32), -ETIMEDOUT);
 	ck_assert_int_eq(r.vc.state, VCRYPTO_FAILED);
 	ck_assert_uint_eq(r.dev.stops, 1);

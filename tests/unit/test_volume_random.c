@@ -7,6 +7,7 @@
 #include "helper_volume.h"
 
 #include "helper_check.h"
+#include "helper_model.h"
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,27 +41,6 @@ struct run {
 	struct slot slots[CONCURRENT];
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	/* xorshift64* */
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-static void rng_fill(uint64_t *s, uint8_t *buf, size_t len)
-{
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t v = rng_next(s);
-		memcpy(buf + i, &v, 8);
-	}
-	for (; i < len; i++)
-		buf[i] = (uint8_t)rng_next(s);
-}
-
 static void claim(struct run *r, uint64_t off, uint64_t len, uint8_t value)
 {
 	memset(r->claimed + off / r->ss, value, len / r->ss);
@@ -81,9 +61,9 @@ static bool pick_range(struct run *r, uint64_t *off, uint64_t *len)
 	uint64_t nsectors = VOL_SIZE / r->ss;
 
 	for (unsigned tries = 0; tries < 64; tries++) {
-		uint64_t max = (rng_next(&r->rng) % 4 == 0 ? MAX_LEN : SMALL_LEN) / r->ss;
-		uint64_t n = 1 + rng_next(&r->rng) % max;
-		uint64_t first = rng_next(&r->rng) % (nsectors - n + 1);
+		uint64_t max = (tmodel_rng_next(&r->rng) % 4 == 0 ? MAX_LEN : SMALL_LEN) / r->ss;
+		uint64_t n = 1 + tmodel_rng_next(&r->rng) % max;
+		uint64_t first = tmodel_rng_next(&r->rng) % (nsectors - n + 1);
 
 		if (is_free(r, first * r->ss, n * r->ss)) {
 			*off = first * r->ss;
@@ -105,19 +85,19 @@ static void slot_start(struct slot *slot)
 
 	if (r->submitted == TOTAL || !pick_range(r, &off, &len))
 		return;
-	write = rng_next(&r->rng) & 1;
+	write = tmodel_rng_next(&r->rng) & 1;
 	memset(req, 0, sizeof(*req));
 	req->op = write ? VOLUME_WRITE : VOLUME_READ;
 	req->offset = off;
 	req->len = len;
 	/* Page aligned (O_DIRECT eligible) or not. */
-	req->buf = slot->base + (rng_next(&r->rng) & 1 ? 0 : 16);
+	req->buf = slot->base + (tmodel_rng_next(&r->rng) & 1 ? 0 : 16);
 	req->done = slot_done;
 	req->priv = slot;
 	if (write) {
-		rng_fill(&r->rng, req->buf, len);
+		tmodel_rng_fill(&r->rng, req->buf, len);
 		memcpy(r->model + off, req->buf, len);
-		if (rng_next(&r->rng) % 64 == 0)
+		if (tmodel_rng_next(&r->rng) % 64 == 0)
 			req->flags = VOLUME_F_FUA;
 		r->writes++;
 	} else {
@@ -158,7 +138,7 @@ static void run_fill(struct run *r)
 	uint8_t *buf = malloc(VOL_SIZE);
 
 	ck_assert_ptr_nonnull(buf);
-	rng_fill(&r->rng, buf, VOL_SIZE);
+	tmodel_rng_fill(&r->rng, buf, VOL_SIZE);
 	memcpy(r->model, buf, VOL_SIZE);
 	ck_assert_int_eq(helper_volume_run(&r->h, VOLUME_WRITE, 0, 0, VOL_SIZE, buf), 0);
 	free(buf);
@@ -172,11 +152,14 @@ static void check_ciphertext(struct run *r, unsigned samples)
 	uint64_t nsectors = VOL_SIZE / r->ss;
 
 	for (unsigned i = 0; i < samples; i++) {
-		uint64_t s = i == 0 ? 0 : i == 1 ? nsectors - 1 : rng_next(&r->rng) % nsectors;
+		uint64_t s = i == 0   ? 0
+			     : i == 1 ? nsectors - 1
+				      : tmodel_rng_next(&r->rng) % nsectors;
 		uint64_t off = s * r->ss;
 
 		ck_assert_int_eq(helper_file_pread(r->h.path, cipher, r->ss, DATA_OFFSET + off), 0);
-		helper_xts_sector(r->h.key, off / 512 + IV_TWEAK, false, cipher, plain, r->ss);
+		tmodel_xts_sector(r->h.key, HELPER_VOLUME_KEY_LEN, false, off / 512 + IV_TWEAK,
+				  cipher, plain, r->ss);
 		ck_assert_msg(memcmp(plain, r->model + off, r->ss) == 0,
 			      "sector %llu on disk does not decrypt to the model",
 			      (unsigned long long)s);

@@ -3,6 +3,7 @@
  * ciphertext is checked against raw OpenSSL with IVs computed here. */
 #include <cryptblk/volume.h>
 
+#include "helper_model.h"
 #include "helper_volume.h"
 
 #include "helper_check.h"
@@ -174,7 +175,8 @@ START_TEST(test_write_then_read_across_chunks)
 		uint8_t raw[512], plain[512];
 
 		raw_read(&h, raw, 512, off + s * 512);
-		helper_xts_sector(h.key, (off + s * 512) / 512 + IV_TWEAK, false, raw, plain, 512);
+		tmodel_xts_sector(h.key, HELPER_VOLUME_KEY_LEN, false,
+				  (off + s * 512) / 512 + IV_TWEAK, raw, plain, 512);
 		ck_assert_mem_eq(plain, copy + s * 512, 512);
 	}
 	helper_volume_close(&h);
@@ -197,7 +199,8 @@ START_TEST(test_iv_large_sectors_count_whole_sectors)
 	ck_assert_int_eq(helper_volume_run(&h, VOLUME_WRITE, 0, 5 * 4096, sizeof(data), data), 0);
 	for (unsigned i = 0; i < 3; i++) {
 		raw_read(&h, raw, 4096, (5 + i) * 4096);
-		helper_xts_sector(h.key, 5 + i + IV_TWEAK, false, raw, plain, 4096);
+		tmodel_xts_sector(h.key, HELPER_VOLUME_KEY_LEN, false, 5 + i + IV_TWEAK, raw, plain,
+				  4096);
 		ck_assert_mem_eq(plain, data + i * 4096, 4096);
 	}
 	helper_volume_close(&h);
@@ -222,8 +225,8 @@ START_TEST(test_zero_writes_encrypted_zeros)
 	ck_assert_mem_eq(back + 4096 + len, data + 4096 + len, 4096);
 	/* On disk: ciphertext of zeros, not a hole. */
 	raw_read(&h, raw, 512, 4096 + VOLUME_CHUNK_MAX);
-	helper_xts_sector(h.key, (4096 + VOLUME_CHUNK_MAX) / 512 + IV_TWEAK, true, zeros, expect,
-			  512);
+	tmodel_xts_sector(h.key, HELPER_VOLUME_KEY_LEN, true,
+			  (4096 + VOLUME_CHUNK_MAX) / 512 + IV_TWEAK, zeros, expect, 512);
 	ck_assert_mem_eq(raw, expect, 512);
 	helper_volume_close(&h);
 	free(data);

@@ -193,8 +193,7 @@ static int vfio_open_group(struct vfio_dev *d)
 		if (err == -EBUSY)
 			vfio_say(d->addr,
 				 "%s is in use: another process, or another engine of this one, "
-				 "has the device (one engine per device: cryptblk serve needs "
-				 "--threads 1 or --queues 1)",
+				 "has the device (one engine per device and process)",
 				 path);
 		else
 			vfio_say(d->addr, "%s: %s%s", path, strerror(-err),

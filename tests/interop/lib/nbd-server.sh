@@ -1,11 +1,8 @@
 # Sourced by tests/interop/test-nbd-*.sh: start an NBD server on a unix
 # socket in a temporary directory and stop it on exit.
 #
-# With `cryptblk serve` built, the server serves a fresh LUKS2 image whose
-# data segment is SIZE bytes. Without it (a tree where the volume pipeline
-# or the engines are missing) the server is the test-only one built into
-# the unit test test_nbd_serve (`--serve`): the same NBD server code over an
-# in-memory model of the volume, so the protocol is still checked.
+# The server is `cryptblk serve` on a fresh LUKS2 image whose data segment
+# is SIZE bytes.
 #
 #   nbd_need CMD...            exit 77 (skip) unless every command exists
 #   nbd_need_serve             exit 77 unless `cryptblk serve` exists
@@ -76,17 +73,12 @@ nbd_wait_socket() {
 nbd_start() {
 	local size=$1 sector=${2:-512} threads=${3:-2} name=${4:-} desc=${5:-}
 	SOCK="$TMP/nbd.sock"
-	if nbd_have_serve; then
-		local opts=(--key-file "$TMP/key" --nbd "unix:$SOCK" --threads "$threads")
-		[ -n "$name" ] && opts+=(--export-name "$name")
-		[ -n "$desc" ] && opts+=(--description "$desc")
-		nbd_luks_image "$TMP/img" "$size" "$sector"
-		"$CRYPTBLK" serve "$TMP/img" "${opts[@]}" &
-	else
-		local server="$BUILDDIR/test_nbd_serve"
-		[ -x "$server" ] || { echo "skip: $server not built" >&2; exit 77; }
-		"$server" --serve "$SOCK" "$size" "$sector" "$threads" "$name" ${desc:+"$desc"} &
-	fi
+	local opts=(--key-file "$TMP/key" --nbd "unix:$SOCK" --threads "$threads")
+	[ -n "$name" ] && opts+=(--export-name "$name")
+	[ -n "$desc" ] && opts+=(--description "$desc")
+	nbd_need_serve
+	nbd_luks_image "$TMP/img" "$size" "$sector"
+	"$CRYPTBLK" serve "$TMP/img" "${opts[@]}" &
 	SERVER_PID=$!
 	nbd_wait_socket
 	URI="nbd+unix:///$name?socket=$SOCK"

@@ -34,8 +34,8 @@ echo "written by openssl" >/mnt/e
 run umount /mnt
 ublk_stop 0
 
-step "serve with $dev again: openssl's files read back"
-ublk_serve "$img" "$key" 0 --queues 1 --crypto "$dev"
+step "serve with $dev again (one queue by default): openssl's files read back"
+ublk_serve "$img" "$key" 0 --crypto "$dev"
 run e2fsck -fn /dev/ublkb0
 run mount -t ext4 /dev/ublkb0 /mnt
 (cd /mnt && sha256sum -c /tmp/sums2) || fail "files written by openssl differ under the device"

@@ -50,10 +50,29 @@ vm_console_show() { # log
 	echo "---- end of guest console ----" >&2
 }
 
+# One run of qemu with its console in $1; qemu's own stderr is appended.
+vm_boot_once() { # console-log
+	local rc=0
+	: >"$1"
+	if [ "$VM_SHELL" = 1 ]; then
+		echo "vm: shell after the scenario; leave with 'exit' (or Ctrl-A x)" >&2
+		"${VM_QEMU[@]}" || rc=$?
+	else
+		timeout -k 10 "$VM_TIMEOUT" "${VM_QEMU[@]}" </dev/null >"$VM_TMP/qemu.err" 2>&1 || rc=$?
+	fi
+	if [ -s "$VM_TMP/qemu.err" ]; then
+		{
+			echo "---- qemu stderr ----"
+			cat "$VM_TMP/qemu.err"
+		} >>"$1"
+	fi
+	return "$rc"
+}
+
 # Build, boot, wait (at most VM_TIMEOUT seconds) and judge. Returns only when
 # the scenario passed; exits 1 on failure and 77 when the scenario skipped.
 vm_run() { # scenario [args...]
-	local log=$VM_CACHE/logs/$VM_NAME.log t0 t1 t2 booted result qrc=0
+	local log=$VM_CACHE/logs/$VM_NAME.log t0 t1 t2 booted result qrc=0 attempt
 	vm_need qemu-system-x86_64 cpio xz flock timeout ldd
 	t0=$(vm_now)
 	vm_kernel_prepare
@@ -61,22 +80,23 @@ vm_run() { # scenario [args...]
 	[ -z "$VM_SHARE" ] || VM_MODULES=(9pnet_virtio 9p "${VM_MODULES[@]}")
 	vm_initramfs_build "$@"
 	vm_qemu_command "$log"
-	t1=$(vm_now)
-	if [ "$VM_SHELL" = 1 ]; then
-		echo "vm: shell after the scenario; leave with 'exit' (or Ctrl-A x)" >&2
-		"${VM_QEMU[@]}" || qrc=$?
-	else
-		timeout -k 10 "$VM_TIMEOUT" "${VM_QEMU[@]}" </dev/null >"$VM_TMP/qemu.err" 2>&1 || qrc=$?
-	fi
-	t2=$(vm_now)
-	if [ -s "$VM_TMP/qemu.err" ]; then
-		{
-			echo "---- qemu stderr ----"
-			cat "$VM_TMP/qemu.err"
-		} >>"$log"
-	fi
-
-	booted=$(sed -n 's/^VM-BOOTED: \([0-9.]*\).*/\1/p' "$log" | tail -n 1)
+	for attempt in 1 2 3; do
+		qrc=0
+		t1=$(vm_now)
+		vm_boot_once "$log" || qrc=$?
+		t2=$(vm_now)
+		booted=$(sed -n 's/^VM-BOOTED: \([0-9.]*\).*/\1/p' "$log" | tail -n 1)
+		# A guest kernel that fails before /init starts the scenario
+		# (seen once under TCG on a loaded host, VFIO machine) has not
+		# tested anything: boot it again, saying so. Trouble after
+		# VM-BOOTED is a finding and fails below.
+		if [ -n "$booted" ] || ! grep -qE "$VM_KERNEL_TROUBLE" "$log" || [ "$attempt" = 3 ]; then
+			break
+		fi
+		cp "$log" "$log.boot-failure-$attempt"
+		echo "vm: $VM_NAME: the guest kernel failed before the scenario started" \
+			"(console in $log.boot-failure-$attempt); booting again" >&2
+	done
 	result=$(sed -n 's/^VM-RESULT: \([0-9]\{1,3\}\).*/\1/p' "$log" | tail -n 1)
 	echo "vm: $VM_NAME: kernel $VM_KVER; initramfs $(vm_elapsed "$t0" "$t1") s," \
 		"guest booted in ${booted:-?} s (guest clock), qemu ran $(vm_elapsed "$t1" "$t2") s"
