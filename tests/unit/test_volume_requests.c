@@ -458,10 +458,56 @@ START_TEST(test_engine_without_key_fails_requests)
 }
 END_TEST
 
+static void bound_done(struct volume_req *req, int res)
+{
+	ck_assert_int_eq(res, 0);
+	*(bool *)req->priv = true;
+}
+
+/* The data in flight stays within VOLUME_BYTES_INFLIGHT_MAX (32 MiB): with
+ * every crypto job held 50 ms by the delay engine, a 40 MiB write has at
+ * most 32 of its 1 MiB chunks in the engine at once, then all of it lands. */
+START_TEST(test_write_keeps_data_in_flight_within_the_byte_bound)
+{
+	struct helper_volume_opts o = opts_default();
+	const uint64_t size = 40u * 1024 * 1024;
+	struct helper_volume h;
+	struct volume_req req = {.op = VOLUME_WRITE, .offset = 0, .len = size};
+	uint8_t *data = malloc(size), *back = malloc(size);
+	unsigned most = 0;
+	bool done = false;
+
+	o.engine = "delay:50ms,openssl";
+	o.file_size = DATA_OFFSET + size;
+	o.file_seed = 0;
+	o.layout.size = size;
+	o.layout.sector_size = 4096;
+	helper_volume_open(&h, &o);
+	fill(data, size, 17);
+	req.buf = data;
+	req.done = bound_done;
+	req.priv = &done;
+	volume_submit(h.vol, &req);
+	while (!done) {
+		unsigned pending;
+
+		ck_assert_int_eq(loop_run_once(h.loop, true), 0);
+		pending = crypto_engine_pending(h.engine);
+		most = pending > most ? pending : most;
+	}
+	ck_assert_uint_eq(most, (32u << 20) / VOLUME_CHUNK_MAX);
+	ck_assert_int_eq(helper_volume_run(&h, VOLUME_READ, 0, 0, size, back), 0);
+	ck_assert(memcmp(back, data, size) == 0);
+	helper_volume_close(&h);
+	free(data);
+	free(back);
+}
+END_TEST
+
 START_TEST(test_request_larger_than_the_pipeline_limit)
 {
 	struct helper_volume_opts o = opts_default();
-	const uint64_t size = 40u * 1024 * 1024; /* 320 chunks: more than run at once */
+	const uint64_t size = 40u * 1024 * 1024; /* 40 chunks: more data than runs at once */
 	struct helper_volume h;
 	uint8_t *data = malloc(size), *back = malloc(size);
 
@@ -550,6 +596,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_trim_with_allow_discards_punches);
 	tcase_add_test(tc, test_flush_then_reopen_reads_back);
 	tcase_add_test(tc, test_request_larger_than_the_pipeline_limit);
+	tcase_add_test(tc, test_write_keeps_data_in_flight_within_the_byte_bound);
 	tcase_add_test(tc, test_fua_write_waits_for_a_flush);
 	tcase_add_test(tc, test_backend_fault_fails_only_requests_touching_it);
 	tcase_add_test(tc, test_engine_without_key_fails_requests);
