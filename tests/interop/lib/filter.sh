@@ -1,6 +1,6 @@
 # Shared setup of the nbdkit filter tests (tests/interop/test-filter-*.sh),
 # on top of lib/luks-common.sh: skip (77) without nbdkit or without the
-# filter built in this tree, and run nbdkit with the filter from the build
+# filter built in this tree (never in the sanitizer build, see CMakeLists.txt), and run nbdkit with the filter from the build
 # tree in captive mode (--run).
 #
 #   FILTER                        the built nbdkit-cryptblk-filter.so
@@ -12,7 +12,8 @@
 need nbdkit
 FILTER="$BUILDDIR/nbdkit-cryptblk-filter.so"
 if [ ! -f "$FILTER" ]; then
-	echo "SKIP: $FILTER not built (no nbdkit development files)"
+	echo "SKIP: $FILTER not built (no nbdkit development files, or the sanitizer build," \
+		"whose module nbdkit cannot load)"
 	exit 77
 fi
 
