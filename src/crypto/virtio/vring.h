@@ -32,26 +32,28 @@ struct vring_desc {
 	uint32_t len;
 	uint16_t flags;
 	uint16_t next;
-} __attribute__((packed));
+};
 _Static_assert(sizeof(struct vring_desc) == 16, "virtq_desc");
 
 struct vring_avail {
 	uint16_t flags;
 	uint16_t idx;
 	uint16_t ring[]; /* size entries, then used_event */
-} __attribute__((packed));
+};
+_Static_assert(offsetof(struct vring_avail, ring) == 4, "virtq_avail");
 
 struct vring_used_elem {
 	uint32_t id;
 	uint32_t len;
-} __attribute__((packed));
+};
 _Static_assert(sizeof(struct vring_used_elem) == 8, "virtq_used_elem");
 
 struct vring_used {
 	uint16_t flags;
 	uint16_t idx;
 	struct vring_used_elem ring[]; /* size entries, then avail_event */
-} __attribute__((packed));
+};
+_Static_assert(offsetof(struct vring_used, ring) == 4, "virtq_used");
 
 struct vring {
 	uint16_t size;
