@@ -200,8 +200,8 @@ START_TEST(test_rangelock_overlap_waits_fifo_disjoint_does_not)
 	pthread_join(tc, NULL);
 	ck_assert_int_eq(atomic_load(&c.granted_at), 2);
 	cbf_range_unlock(&rl, &c.range);
-	ck_assert_ptr_null(rl.held);
-	ck_assert_ptr_null(rl.wait_head);
+	ck_assert_ptr_null(rl.q.held);
+	ck_assert_ptr_null(rl.q.wait_head);
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #include "wire.h"
 
 #include <cryptblk/nbd.h>
+#include <cryptblk/rangeq.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,17 +34,15 @@ void nbd_buf_free(struct nbd_buf *b);
 
 /* ---- range locks (rangelock.c) ---- */
 struct nbd_range {
-	uint64_t start, end; /* [start, end), bytes */
+	struct rangeq_entry q; /* [start, end) in bytes */
 	struct nbd_worker *owner;
 	void (*granted)(struct nbd_range *r); /* runs on the owner's thread */
-	struct nbd_range *next;		      /* held list or waiter list */
 	struct nbd_range *grant_next;	      /* the owner's grant list */
 };
 
 struct nbd_rangelock {
 	pthread_mutex_t mutex;
-	struct nbd_range *held;
-	struct nbd_range *wait_head, *wait_tail;
+	struct rangeq q;
 };
 
 int nbd_rangelock_init(struct nbd_rangelock *rl);

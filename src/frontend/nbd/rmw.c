@@ -84,8 +84,8 @@ static void nbd_req_finish(struct nbd_req *r)
 static void nbd_req_lock(struct nbd_req *r, uint64_t start, uint64_t end,
 			 void (*locked)(struct nbd_range *))
 {
-	r->lock.start = start;
-	r->lock.end = end;
+	r->lock.q.start = start;
+	r->lock.q.end = end;
 	r->lock.owner = r->conn->w;
 	r->lock.granted = locked;
 	if (nbd_range_acquire(&r->conn->w->srv->locks, &r->lock))

@@ -14,6 +14,7 @@
 
 #include <cryptblk/crypto.h>
 #include <cryptblk/luks.h>
+#include <cryptblk/rangeq.h>
 #include <cryptblk/volume.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -43,16 +44,14 @@ int cbf_crypt(struct cbf_driver *drv, const struct volume_layout *layout, enum c
 /* ---- range locks (rangelock.c) ---- */
 
 struct cbf_range {
-	uint64_t start, end; /* [start, end), bytes */
+	struct rangeq_entry q; /* [start, end) in bytes */
 	bool granted;
 	pthread_cond_t *wake; /* the waiter's, while it waits */
-	struct cbf_range *next;
 };
 
 struct cbf_rangelock {
 	pthread_mutex_t mutex;
-	struct cbf_range *held;
-	struct cbf_range *wait_head, *wait_tail;
+	struct rangeq q;
 };
 
 void cbf_rangelock_init(struct cbf_rangelock *rl);
