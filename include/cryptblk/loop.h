@@ -63,6 +63,13 @@ void loop_prep_nop(struct loop_op *op);
 int loop_progress_add(struct loop *loop, loop_progress_fn fn, void *ctx);
 void loop_progress_remove(struct loop *loop, loop_progress_fn fn, void *ctx);
 
+/* For a progress function that holds work until a time rather than until a
+ * completion (the benchmark-only delay engine): the loop's next sleep ends
+ * by `mono_ns` (CLOCK_MONOTONIC) even if no CQE comes. It lasts one turn:
+ * call it from the progress function on every turn that still needs it.
+ * No timer is armed while the loop is busy, only when it would sleep. */
+void loop_wake_by(struct loop *loop, uint64_t mono_ns);
+
 /* Watch a readable fd (an eventfd, a VFIO interrupt): `fn` runs on the loop's
  * thread whenever it becomes readable, after the loop drained its 8-byte
  * eventfd counter. Re-arms itself if the kernel ends the multishot poll. */
@@ -78,7 +85,8 @@ void loop_watch_remove(struct loop_watch *watch);
 int loop_run_once(struct loop *loop, bool wait);
 
 /* Turn until loop_stop() is called (from a callback on this thread), or
- * until nothing is in flight and the last turn moved nothing. */
+ * until nothing is in flight, no wake-up time is set and the last turn
+ * moved nothing. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 

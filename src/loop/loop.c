@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
@@ -26,6 +27,7 @@ struct loop {
 	struct loop_progress *progress;
 	unsigned nr_progress, cap_progress;
 	unsigned last_moved; /* callbacks and progress of the last turn */
+	uint64_t wake_by;    /* CLOCK_MONOTONIC ns, 0 = none; see loop_wake_by() */
 	bool stopping;
 	bool wait_in_poll; /* CRYPTBLK_LOOP_WAIT=poll, see loop_wait() */
 };
@@ -165,22 +167,58 @@ static unsigned loop_run_progress(struct loop *loop)
 	return total;
 }
 
-/* Submit, and sleep until a completion is there. Normally one
- * io_uring_enter does both. With CRYPTBLK_LOOP_WAIT=poll the sleep is a
- * poll() on the ring's fd instead (it is readable while completions wait):
- * the same wake-ups, for tools that know poll() blocks but hold a lock
- * across io_uring_enter (valgrind 3.19 stops every other thread then, see
- * tests/interop/test-serve-valgrind.sh). Completions that need this
- * thread's task work interrupt the poll (-EINTR), like any sleep. */
+static uint64_t loop_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void loop_wake_by(struct loop *loop, uint64_t mono_ns)
+{
+	if (mono_ns && (!loop->wake_by || mono_ns < loop->wake_by))
+		loop->wake_by = mono_ns;
+}
+
+/* Submit, and sleep until a completion is there or the wake-up time set by
+ * loop_wake_by() has come. Normally one io_uring_enter does both (the
+ * timeout rides in its extended argument: no timer fd, and a kernel timer
+ * only while the thread really sleeps). With CRYPTBLK_LOOP_WAIT=poll the
+ * sleep is a ppoll() on the ring's fd instead (it is readable while
+ * completions wait): the same wake-ups, for tools that know poll() blocks
+ * but hold a lock across io_uring_enter (valgrind 3.19 stops every other
+ * thread then, see tests/interop/test-serve-valgrind.sh). Completions that
+ * need this thread's task work interrupt the poll (-EINTR), like any sleep. */
 static int loop_submit_and_wait(struct loop *loop)
 {
 	struct pollfd pfd = {.fd = loop->ring.ring_fd, .events = POLLIN};
+	struct __kernel_timespec kts;
+	struct timespec ts;
+	bool timed = loop->wake_by != 0;
 	int ret;
 
-	if (!loop->wait_in_poll)
-		return io_uring_submit_and_wait(&loop->ring, 1);
+	if (timed) {
+		uint64_t now = loop_now_ns();
+
+		if (loop->wake_by <= now)
+			return io_uring_submit(&loop->ring);
+		kts.tv_sec = (long long)((loop->wake_by - now) / 1000000000ull);
+		kts.tv_nsec = (long long)((loop->wake_by - now) % 1000000000ull);
+		ts.tv_sec = (time_t)kts.tv_sec;
+		ts.tv_nsec = (long)kts.tv_nsec;
+	}
+	if (!loop->wait_in_poll) {
+		struct io_uring_cqe *cqe;
+
+		if (!timed)
+			return io_uring_submit_and_wait(&loop->ring, 1);
+		ret = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &kts, NULL);
+		return ret == -ETIME ? 0 : ret;
+	}
 	ret = io_uring_submit(&loop->ring);
-	if (ret >= 0 && !io_uring_cq_ready(&loop->ring) && poll(&pfd, 1, -1) < 0)
+	if (ret >= 0 && !io_uring_cq_ready(&loop->ring) &&
+	    ppoll(&pfd, 1, timed ? &ts : NULL, NULL) < 0)
 		ret = -errno;
 	return ret;
 }
@@ -192,12 +230,14 @@ int loop_run_once(struct loop *loop, bool wait)
 
 	/* Work queued outside any callback (a request submitted before the
 	 * loop runs, from another module's timer...) is only visible to the
-	 * progress functions: give them a chance before sleeping. */
+	 * progress functions: give them a chance before sleeping. They also
+	 * set this turn's wake-up time afresh. */
+	loop->wake_by = 0;
 	moved = loop_run_progress(loop);
 	ret = loop_flush_waiting(loop);
 	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
 		return ret;
-	if (wait && !moved && loop->inflight && !loop->wait_head)
+	if (wait && !moved && (loop->inflight || loop->wake_by) && !loop->wait_head)
 		ret = loop_submit_and_wait(loop);
 	else
 		ret = io_uring_submit(&loop->ring);
@@ -215,13 +255,13 @@ int loop_run(struct loop *loop)
 	int ret = 0;
 
 	loop->stopping = false;
-	/* With nothing in flight and nothing moving, no CQE could ever wake
-	 * the loop: return instead of spinning. */
+	/* With nothing in flight, no wake-up time and nothing moving, nothing
+	 * could ever wake the loop: return instead of spinning. */
 	do {
 		ret = loop_run_once(loop, true);
 		if (ret < 0)
 			break;
-	} while (!loop->stopping && (loop->inflight || loop->last_moved));
+	} while (!loop->stopping && (loop->inflight || loop->last_moved || loop->wake_by));
 	return ret;
 }
 

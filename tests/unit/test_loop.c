@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct rw_op {
@@ -288,6 +289,97 @@ START_TEST(test_loop_run_returns_at_once_when_nothing_is_in_flight)
 }
 END_TEST
 
+/* A progress function that holds work until a time, as the delay engine
+ * does: it asks the loop to wake by then on every turn until it has come. */
+struct timed_work {
+	uint64_t due_ns;
+	uint64_t fired_ns; /* 0 until the first turn at or after due_ns */
+	unsigned turns;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct loop *timed_loop;
+
+static unsigned timed_progress(void *ctx)
+{
+	struct timed_work *w = ctx;
+	uint64_t now = mono_ns();
+
+	w->turns++;
+	if (w->fired_ns)
+		return 0;
+	if (now >= w->due_ns) {
+		w->fired_ns = now;
+		return 1;
+	}
+	loop_wake_by(timed_loop, w->due_ns);
+	return 0;
+}
+
+/* With only a never-completing op in flight, the loop must still come back
+ * by the wake-up time, having slept (a few turns), not spun (thousands). */
+static void wake_by_ends_sleep(bool in_poll)
+{
+	struct timed_work w = {0};
+	struct loop_watch *watch;
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	if (in_poll)
+		setenv("CRYPTBLK_LOOP_WAIT", "poll", 1);
+	ck_assert_int_eq(loop_create(8, &timed_loop), 0);
+	unsetenv("CRYPTBLK_LOOP_WAIT");
+	ck_assert_int_eq(loop_watch_eventfd(timed_loop, fd, never_signalled, NULL, &watch), 0);
+	ck_assert_int_eq(loop_progress_add(timed_loop, timed_progress, &w), 0);
+	w.due_ns = mono_ns() + 20000000ull;
+	while (!w.fired_ns)
+		ck_assert_int_eq(loop_run_once(timed_loop, true), 0);
+	ck_assert_uint_ge(w.fired_ns, w.due_ns);
+	ck_assert_msg(w.fired_ns - w.due_ns < 1000000000ull, "woke %llu ns late",
+		      (unsigned long long)(w.fired_ns - w.due_ns));
+	ck_assert_msg(w.turns < 100, "%u progress calls in 20 ms: the loop spun", w.turns);
+	loop_progress_remove(timed_loop, timed_progress, &w);
+	loop_watch_remove(watch);
+	ck_assert_int_eq(loop_run(timed_loop), 0);
+	loop_destroy(timed_loop);
+	close(fd);
+}
+
+START_TEST(test_loop_wake_by_ends_a_sleep_without_any_completion)
+{
+	wake_by_ends_sleep(false);
+}
+END_TEST
+
+START_TEST(test_loop_wake_by_ends_a_poll_sleep_too)
+{
+	wake_by_ends_sleep(true);
+}
+END_TEST
+
+/* Nothing in flight, but a wake-up time set: loop_run must wait for it
+ * (sleeping) rather than return with the work still held. */
+START_TEST(test_loop_run_waits_for_a_wake_up_time_with_nothing_in_flight)
+{
+	struct timed_work w = {0};
+
+	ck_assert_int_eq(loop_create(8, &timed_loop), 0);
+	ck_assert_int_eq(loop_progress_add(timed_loop, timed_progress, &w), 0);
+	w.due_ns = mono_ns() + 20000000ull;
+	ck_assert_int_eq(loop_run(timed_loop), 0);
+	ck_assert_uint_ge(w.fired_ns, w.due_ns);
+	ck_assert_msg(w.turns < 100, "%u progress calls in 20 ms: the loop spun", w.turns);
+	loop_progress_remove(timed_loop, timed_progress, &w);
+	loop_destroy(timed_loop);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_loop_write_then_read_reports_byte_counts);
@@ -297,6 +389,9 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_loop_watch_turns_eventfd_signals_into_callbacks);
 	tcase_add_test(tc, test_loop_turn_runs_progress_queued_outside_callbacks_before_sleeping);
 	tcase_add_test(tc, test_loop_run_returns_at_once_when_nothing_is_in_flight);
+	tcase_add_test(tc, test_loop_wake_by_ends_a_sleep_without_any_completion);
+	tcase_add_test(tc, test_loop_wake_by_ends_a_poll_sleep_too);
+	tcase_add_test(tc, test_loop_run_waits_for_a_wake_up_time_with_nothing_in_flight);
 	tcase_set_timeout(tc, 20);
 }
 
