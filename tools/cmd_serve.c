@@ -38,6 +38,7 @@ static const char serve_usage[] =
     "usage: cryptblk serve IMAGE [--key-file FILE] [--readonly [--shared-readonly]]\n"
     "       [--no-image-lock] [--pid-file FILE] [--run COMMAND]\n"
     "       [--crypto openssl|threads[:N]|virtio:PCI_ADDR] [--reconnect-timeout SECONDS]\n"
+    "       [--poll-us MICROSECONDS]\n"
     "       (IMAGE: a file, a block device, or nbd://HOST[:PORT]/EXPORT,\n"
     "        nbds://..., nbd+unix:///EXPORT?socket=PATH)\n"
     "       --nbd unix:PATH|tcp:HOST:PORT [--export-name NAME] [--description TEXT]\n"
@@ -79,6 +80,7 @@ int serve_volume_open(void *ctx, unsigned index, struct loop *loop, struct volum
 	}
 	sc->engines[index] = engine;
 	sc->loops[index] = loop;
+	loop_set_poll(loop, sc->poll_us * 1000u);
 	return 0;
 }
 
@@ -430,6 +432,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 					     {"handshake-timeout", required_argument, NULL, 'H'},
 					     {"max-connections", required_argument, NULL, 'M'},
 					     {"reconnect-timeout", required_argument, NULL, 'W'},
+					     {"poll-us", required_argument, NULL, 'P'},
 					     {0}};
 	uint32_t v;
 	int opt;
@@ -437,6 +440,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->crypto = "openssl";
 	o->ublk_id = -1;
+	o->poll_us = SERVE_POLL_US_DEFAULT;
 	while ((opt = getopt_long(argc, argv, "d:r", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'u':
@@ -514,6 +518,14 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 				return -EINVAL;
 			}
 			o->reconnect_timeout = v;
+			break;
+		case 'P':
+			if (luks_cli_parse_u32(optarg, &v) || v > SERVE_POLL_US_MAX) {
+				cli_error("serve: --poll-us %s: not a number from 0 to %u", optarg,
+					  SERVE_POLL_US_MAX);
+				return -EINVAL;
+			}
+			o->poll_us = v;
 			break;
 		case 't':
 			if (luks_cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
@@ -643,6 +655,7 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	sc.crypto_spec = o.crypto;
+	sc.poll_us = o.poll_us;
 	rc = image_serve_threads(o.image, sc.be, o.threads, &sc.nr_engines);
 	if (rc < 0) {
 		ret = cli_exit_code(rc);

@@ -14,6 +14,13 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* --poll-us: a serving loop spins up to this long before it sleeps (the
+ * window adapts, loop_set_poll). 32 µs covers a client's round trip on
+ * the 2-core VM of docs/performance.md, as QEMU's default for its own
+ * event loops (poll-max-ns 32768) does. */
+#define SERVE_POLL_US_DEFAULT 32u
+#define SERVE_POLL_US_MAX     1000u
+
 struct serve_opts {
 	const char *image, *key_file, *nbd, *crypto, *export_name, *description;
 	const char *pid_file, *run;
@@ -25,6 +32,7 @@ struct serve_opts {
 	unsigned handshake_timeout; /* --handshake-timeout SECONDS (NBD); 0: default */
 	unsigned max_connections;   /* --max-connections N (NBD); 0: default */
 	unsigned reconnect_timeout; /* seconds, for a remote IMAGE; 0: default */
+	unsigned poll_us;	    /* --poll-us: each loop's adaptive polling window */
 	/* --ublk[=ID] */
 	bool ublk;
 	int ublk_id; /* -1: the kernel picks */
@@ -41,6 +49,7 @@ struct serve_ctx {
 	struct crypto_engine **engines;
 	struct loop **loops; /* each thread's, to detach the backend from */
 	unsigned nr_engines;
+	unsigned poll_us; /* loop_set_poll() for every serving thread's loop */
 };
 
 /* The frontends' thread ops: an engine and a volume on thread `index`. */

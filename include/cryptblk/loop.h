@@ -70,6 +70,12 @@ void loop_progress_remove(struct loop *loop, loop_progress_fn fn, void *ctx);
  * No timer is armed while the loop is busy, only when it would sleep. */
 void loop_wake_by(struct loop *loop, uint64_t mono_ns);
 
+/* Adaptive polling: before sleeping, spin for up to a window that grows
+ * while idle spells are short (up to `max_ns`) and shrinks to nothing while
+ * they are long, so that a thread serving a steady stream of requests does
+ * not pay a wake-up per request. 0 (the default) never polls. */
+void loop_set_poll(struct loop *loop, uint32_t max_ns);
+
 /* Watch a readable fd (an eventfd, a VFIO interrupt): `fn` runs on the loop's
  * thread whenever it becomes readable, after the loop drained its 8-byte
  * eventfd counter. Re-arms itself if the kernel ends the multishot poll. */

@@ -26,8 +26,9 @@ struct loop {
 	unsigned inflight;
 	struct loop_progress *progress;
 	unsigned nr_progress, cap_progress;
-	unsigned last_moved; /* callbacks and progress of the last turn */
-	uint64_t wake_by;    /* CLOCK_MONOTONIC ns, 0 = none; see loop_wake_by() */
+	unsigned last_moved;	       /* callbacks and progress of the last turn */
+	uint64_t wake_by;	       /* CLOCK_MONOTONIC ns, 0 = none; see loop_wake_by() */
+	uint32_t poll_max_ns, poll_ns; /* see loop_set_poll(), loop_poll_adapt() */
 	bool stopping;
 	bool wait_in_poll; /* CRYPTBLK_LOOP_WAIT=poll, see loop_wait() */
 };
@@ -42,8 +43,12 @@ int loop_create(unsigned entries, struct loop **out)
 	if (!loop)
 		return -ENOMEM;
 	memset(&params, 0, sizeof(params));
-	/* Only this thread submits; the kernel may skip cross-thread work. */
-	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+	/* Only this thread submits; the kernel may skip cross-thread work.
+	 * Completions that need this thread's task work do not interrupt it
+	 * (COOP_TASKRUN) but raise IORING_SQ_TASKRUN, which a polling loop
+	 * watches (TASKRUN_FLAG). */
+	params.flags =
+	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	ret = io_uring_queue_init_params(entries, &loop->ring, &params);
 	if (ret == -EINVAL) {
 		/* Kernels before 6.0 know neither flag. */
@@ -175,6 +180,58 @@ static uint64_t loop_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void loop_set_poll(struct loop *loop, uint32_t max_ns)
+{
+	loop->poll_max_ns = max_ns;
+	loop->poll_ns = 0;
+}
+
+/* Polling pays when the next event comes soon after the loop goes idle:
+ * then the thread is still on its CPU and no wake-up (an interrupt to an
+ * idle CPU, costly in a VM) is needed. Like QEMU's adaptive aio polling:
+ * an idle spell longer than the window but shorter than
+ * LOOP_POLL_WORTH x the maximum would have been caught by a longer window,
+ * which doubles; a longer spell means polling only burns CPU, and the
+ * window halves, down to none. `idle_ns` includes the wake-up itself. */
+#define LOOP_POLL_START 2000u
+#define LOOP_POLL_WORTH 4u
+static void loop_poll_adapt(struct loop *loop, uint64_t idle_ns)
+{
+	if (idle_ns <= loop->poll_ns)
+		return;
+	if (idle_ns <= (uint64_t)loop->poll_max_ns * LOOP_POLL_WORTH) {
+		uint32_t grown = loop->poll_ns ? loop->poll_ns * 2 : LOOP_POLL_START;
+
+		loop->poll_ns = grown < loop->poll_max_ns ? grown : loop->poll_max_ns;
+	} else {
+		loop->poll_ns /= 2;
+		if (loop->poll_ns < LOOP_POLL_START)
+			loop->poll_ns = 0;
+	}
+}
+
+/* Spin until a CQE is there, or the window (or the wake-up time) is over.
+ * Pending task work (a socket became readable) raises IORING_SQ_TASKRUN;
+ * running it turns it into CQEs. Returns true if a CQE came. */
+static bool loop_poll(struct loop *loop, uint64_t t0)
+{
+	uint64_t end = t0 + loop->poll_ns;
+
+	if (loop->wake_by && loop->wake_by < end)
+		end = loop->wake_by;
+	for (unsigned i = 1;; i++) {
+		if (io_uring_cq_ready(&loop->ring))
+			return true;
+		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN) {
+			io_uring_get_events(&loop->ring);
+			continue;
+		}
+		__builtin_ia32_pause();
+		if (i % 16 == 0 && loop_now_ns() >= end)
+			return false;
+	}
+}
+
 void loop_wake_by(struct loop *loop, uint64_t mono_ns)
 {
 	if (mono_ns && (!loop->wake_by || mono_ns < loop->wake_by))
@@ -190,7 +247,7 @@ void loop_wake_by(struct loop *loop, uint64_t mono_ns)
  * but hold a lock across io_uring_enter (valgrind 3.19 stops every other
  * thread then, see tests/interop/test-serve-valgrind.sh). Completions that
  * need this thread's task work interrupt the poll (-EINTR), like any sleep. */
-static int loop_submit_and_wait(struct loop *loop)
+static int loop_sleep(struct loop *loop, uint64_t now)
 {
 	struct pollfd pfd = {.fd = loop->ring.ring_fd, .events = POLLIN};
 	struct __kernel_timespec kts;
@@ -199,8 +256,6 @@ static int loop_submit_and_wait(struct loop *loop)
 	int ret;
 
 	if (timed) {
-		uint64_t now = loop_now_ns();
-
 		if (loop->wake_by <= now)
 			return io_uring_submit(&loop->ring);
 		kts.tv_sec = (long long)((loop->wake_by - now) / 1000000000ull);
@@ -220,6 +275,29 @@ static int loop_submit_and_wait(struct loop *loop)
 	if (ret >= 0 && !io_uring_cq_ready(&loop->ring) &&
 	    ppoll(&pfd, 1, timed ? &ts : NULL, NULL) < 0)
 		ret = -errno;
+	return ret;
+}
+
+/* Poll first when loop_set_poll() allows it (not in poll mode: under
+ * valgrind a spin only slows everything down), then sleep. */
+static int loop_submit_and_wait(struct loop *loop)
+{
+	uint64_t t0 = (loop->wake_by || loop->poll_max_ns) ? loop_now_ns() : 0;
+	int ret;
+
+	if (!loop->poll_max_ns || loop->wait_in_poll)
+		return loop_sleep(loop, t0);
+	if (loop->poll_ns) {
+		ret = io_uring_submit(&loop->ring);
+		if (ret < 0)
+			return ret;
+		if (loop_poll(loop, t0)) {
+			loop_poll_adapt(loop, loop_now_ns() - t0);
+			return 0;
+		}
+	}
+	ret = loop_sleep(loop, loop_now_ns());
+	loop_poll_adapt(loop, loop_now_ns() - t0);
 	return ret;
 }
 

@@ -7,9 +7,11 @@
 #include "helper_check.h"
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -380,6 +382,100 @@ START_TEST(test_loop_run_waits_for_a_wake_up_time_with_nothing_in_flight)
 }
 END_TEST
 
+/* A peer that signals again `gap_us` after the loop has seen the last
+ * signal: spinning for gaps below 1 ms (so the gap is what it says),
+ * sleeping for longer ones. */
+struct pinger {
+	struct watched w;
+	unsigned gap_us;
+};
+
+/* No drain check here (watched_fn's): this peer writes again at once. */
+static void pinged_fn(void *ctx)
+{
+	struct watched *w = ctx;
+
+	if (__atomic_add_fetch(&w->signals, 1, __ATOMIC_SEQ_CST) == w->want)
+		loop_stop(w->loop);
+}
+
+static void *pinger_thread(void *arg)
+{
+	struct pinger *p = arg;
+
+	for (unsigned i = 0; i < p->w.want; i++) {
+		uint64_t one = 1;
+		unsigned spins = 0;
+
+		if (p->gap_us >= 1000) {
+			usleep(p->gap_us);
+		} else {
+			uint64_t until = mono_ns() + p->gap_us * 1000ull;
+
+			while (mono_ns() < until)
+				;
+		}
+		ck_assert_int_eq(write(p->w.fd, &one, sizeof(one)), 8);
+		while (__atomic_load_n(&p->w.signals, __ATOMIC_SEQ_CST) == i)
+			if (++spins % 1024 == 0)
+				sched_yield(); /* under load, let the loop have the CPU */
+	}
+	return NULL;
+}
+
+/* Runs the ping-pong on this thread's loop; returns this thread's voluntary
+ * context switches and CPU time (µs) over it. */
+static void ping_pong(unsigned poll_ns, unsigned want, unsigned gap_us, long *nvcsw, long *cpu_us)
+{
+	struct pinger p = {.w = {.want = want}, .gap_us = gap_us};
+	struct rusage r0, r1;
+	pthread_t t;
+
+	p.w.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ck_assert_int_ge(p.w.fd, 0);
+	ck_assert_int_eq(loop_create(8, &p.w.loop), 0);
+	loop_set_poll(p.w.loop, poll_ns);
+	ck_assert_int_eq(loop_watch_eventfd(p.w.loop, p.w.fd, pinged_fn, &p.w, &p.w.watch), 0);
+	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r0), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, pinger_thread, &p), 0);
+	ck_assert_int_eq(loop_run(p.w.loop), 0);
+	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r1), 0);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(p.w.signals, want);
+	loop_watch_remove(p.w.watch);
+	ck_assert_int_eq(loop_run(p.w.loop), 0);
+	loop_destroy(p.w.loop);
+	close(p.w.fd);
+	*nvcsw = r1.ru_nvcsw - r0.ru_nvcsw;
+	*cpu_us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000000L +
+		  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+		  (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L +
+		  (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+}
+
+/* A steady stream of events 20 µs apart: the polling window grows and
+ * catches them, so the loop thread stops sleeping between them (without
+ * polling it sleeps once per event: about 3000 switches). */
+START_TEST(test_loop_polling_catches_a_steady_stream_without_sleeping)
+{
+	long nvcsw, cpu_us;
+
+	ping_pong(200000, 3000, 20, &nvcsw, &cpu_us);
+	ck_assert_msg(nvcsw < 3000 / 4, "%ld sleeps for 3000 events 20 us apart", nvcsw);
+}
+END_TEST
+
+/* Events 20 ms apart, a 5 ms window allowed: polling would only burn CPU
+ * (20 x 5 ms), so the window never opens. */
+START_TEST(test_loop_polling_stays_off_when_events_are_far_apart)
+{
+	long nvcsw, cpu_us;
+
+	ping_pong(5000000, 20, 20000, &nvcsw, &cpu_us);
+	ck_assert_msg(cpu_us < 30000, "%ld us of CPU for 20 events 20 ms apart", cpu_us);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_loop_write_then_read_reports_byte_counts);
@@ -392,6 +488,8 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_loop_wake_by_ends_a_sleep_without_any_completion);
 	tcase_add_test(tc, test_loop_wake_by_ends_a_poll_sleep_too);
 	tcase_add_test(tc, test_loop_run_waits_for_a_wake_up_time_with_nothing_in_flight);
+	tcase_add_test(tc, test_loop_polling_catches_a_steady_stream_without_sleeping);
+	tcase_add_test(tc, test_loop_polling_stays_off_when_events_are_far_apart);
 	tcase_set_timeout(tc, 20);
 }
 
