@@ -6,6 +6,7 @@
 
 #include "helper_check.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -423,11 +424,61 @@ static void *pinger_thread(void *arg)
 	return NULL;
 }
 
-/* Runs the ping-pong on this thread's loop; returns this thread's voluntary
- * context switches and CPU time (µs) over it. */
-static void ping_pong(unsigned poll_ns, unsigned want, unsigned gap_us, long *nvcsw, long *cpu_us)
+/* A write held in flight: to a blocking pipe that is full, so it waits
+ * until the test drains the pipe. */
+struct held_write {
+	struct loop_op op;
+	int pipe[2];
+	char byte;
+	bool done;
+};
+
+static void held_write_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct held_write *h = (struct held_write *)op;
+
+	(void)flags;
+	ck_assert_int_eq(res, 1);
+	h->done = true;
+}
+
+static void held_write_start(struct held_write *h, struct loop *loop)
+{
+	char fill[4096] = {0};
+
+	ck_assert_int_eq(pipe(h->pipe), 0);
+	ck_assert_int_eq(fcntl(h->pipe[1], F_SETFL, O_NONBLOCK), 0);
+	while (write(h->pipe[1], fill, sizeof(fill)) > 0)
+		;
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(fcntl(h->pipe[1], F_SETFL, 0), 0);
+	h->op.done = held_write_done;
+	loop_prep_write(&h->op, h->pipe[1], &h->byte, 1, 0);
+	loop_submit(loop, &h->op);
+}
+
+static void held_write_finish(struct held_write *h, struct loop *loop)
+{
+	char sink[4096];
+
+	ck_assert_int_eq(fcntl(h->pipe[0], F_SETFL, O_NONBLOCK), 0);
+	while (!h->done) {
+		while (read(h->pipe[0], sink, sizeof(sink)) > 0)
+			;
+		ck_assert_int_eq(loop_run_once(loop, false), 0);
+	}
+	close(h->pipe[0]);
+	close(h->pipe[1]);
+}
+
+/* Runs the ping-pong on this thread's loop (with a write held in flight if
+ * `hold_write`); returns this thread's voluntary context switches and CPU
+ * time (µs) over it. */
+static void ping_pong(unsigned poll_ns, unsigned want, unsigned gap_us, bool hold_write,
+		      long *nvcsw, long *cpu_us)
 {
 	struct pinger p = {.w = {.want = want}, .gap_us = gap_us};
+	struct held_write h = {0};
 	struct rusage r0, r1;
 	pthread_t t;
 
@@ -436,12 +487,16 @@ static void ping_pong(unsigned poll_ns, unsigned want, unsigned gap_us, long *nv
 	ck_assert_int_eq(loop_create(8, &p.w.loop), 0);
 	loop_set_poll(p.w.loop, poll_ns);
 	ck_assert_int_eq(loop_watch_eventfd(p.w.loop, p.w.fd, pinged_fn, &p.w, &p.w.watch), 0);
+	if (hold_write)
+		held_write_start(&h, p.w.loop);
 	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r0), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, pinger_thread, &p), 0);
 	ck_assert_int_eq(loop_run(p.w.loop), 0);
 	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r1), 0);
 	pthread_join(t, NULL);
 	ck_assert_uint_eq(p.w.signals, want);
+	if (hold_write)
+		held_write_finish(&h, p.w.loop);
 	loop_watch_remove(p.w.watch);
 	ck_assert_int_eq(loop_run(p.w.loop), 0);
 	loop_destroy(p.w.loop);
@@ -460,7 +515,7 @@ START_TEST(test_loop_polling_catches_a_steady_stream_without_sleeping)
 {
 	long nvcsw, cpu_us;
 
-	ping_pong(200000, 3000, 20, &nvcsw, &cpu_us);
+	ping_pong(200000, 3000, 20, false, &nvcsw, &cpu_us);
 	ck_assert_msg(nvcsw < 3000 / 4, "%ld sleeps for 3000 events 20 us apart", nvcsw);
 }
 END_TEST
@@ -471,8 +526,19 @@ START_TEST(test_loop_polling_stays_off_when_events_are_far_apart)
 {
 	long nvcsw, cpu_us;
 
-	ping_pong(5000000, 20, 20000, &nvcsw, &cpu_us);
+	ping_pong(5000000, 20, 20000, false, &nvcsw, &cpu_us);
 	ck_assert_msg(cpu_us < 30000, "%ld us of CPU for 20 events 20 ms apart", cpu_us);
+}
+END_TEST
+
+/* The same stream while a file write is in flight: a kernel worker may
+ * need the CPU to finish it, so the loop sleeps instead of polling. */
+START_TEST(test_loop_does_not_poll_while_a_write_is_in_flight)
+{
+	long nvcsw, cpu_us;
+
+	ping_pong(200000, 3000, 20, true, &nvcsw, &cpu_us);
+	ck_assert_msg(nvcsw > 3000 / 2, "only %ld sleeps for 3000 events: the loop polled", nvcsw);
 }
 END_TEST
 
@@ -490,6 +556,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_loop_run_waits_for_a_wake_up_time_with_nothing_in_flight);
 	tcase_add_test(tc, test_loop_polling_catches_a_steady_stream_without_sleeping);
 	tcase_add_test(tc, test_loop_polling_stays_off_when_events_are_far_apart);
+	tcase_add_test(tc, test_loop_does_not_poll_while_a_write_is_in_flight);
 	tcase_set_timeout(tc, 20);
 }
 
