@@ -4,7 +4,8 @@
 # server CPU, the ratios and targets computed, and the latency-hiding pair
 # (delay:100us,openssl against openssl). No speed is asserted. A peer that
 # is not installed is skipped by bench/compare; then this test checks the
-# rest and exits 77 so that the gap shows.
+# rest and exits 77 so that the gap shows. Then --scaling --quick: every
+# point measured, memory per connection bounded.
 set -euo pipefail
 : "${CRYPTBLK:?CRYPTBLK must name the built cryptblk command}"
 : "${SRCDIR:?SRCDIR must name the source tree}"
@@ -25,6 +26,38 @@ rc=0
 [ "$rc" -eq 0 ] || { echo "FAIL: bench/compare exited $rc: $(cat "$TMP/err")" >&2; exit 1; }
 # The work directory is removed by bench/compare itself.
 [ -z "$(ls -A "$TMP" | grep -v '^report.json$\|^err$')" ] || { echo "FAIL: leftovers in $TMP" >&2; exit 1; }
+
+# --scaling: every point measured, and the memory it prints stays bounded:
+# an idle connection costs at most 64 KiB, and a connection's peak during
+# 1 MiB reads at QD 128 at most what serve's cap of 64 requests in flight
+# allows (64 MiB of buffers, with room for allocator slack) over QD 1.
+rc=0
+"$PY" "$SRCDIR/bench/compare" --scaling --quick --json --cryptblk "$CRYPTBLK" \
+	--workdir "$TMP" >"$TMP/scaling.json" 2>"$TMP/err" || rc=$?
+[ "$rc" -eq 0 ] || { echo "FAIL: bench/compare --scaling exited $rc: $(cat "$TMP/err")" >&2; exit 1; }
+"$PY" - "$TMP/scaling.json" <<'PYEOF'
+import json, sys
+
+report = json.load(open(sys.argv[1]))
+rows = report["scaling"]["cryptblk-openssl"]
+if len(rows) != 2 * 2 * 8:
+    sys.exit("FAIL: %d scaling points, not 32" % len(rows))
+for r in rows:
+    for key in ("mib_s", "iops", "p50_us", "vmrss_kib", "vmhwm_kib"):
+        if not isinstance(r.get(key), (int, float)) or r[key] <= 0:
+            sys.exit("FAIL: scaling %s QD%d threads %d: %s is %r" %
+                     (r["job"], r["qd"], r["threads"], key, r.get(key)))
+for threads in (1, 2):
+    m = report["scaling_memory"]["cryptblk-openssl"][str(threads)]
+    if m["connections"] != 100 or not m["vmrss_before_kib"] > 0:
+        sys.exit("FAIL: idle connections: %r" % m)
+    if not m["kib_per_connection"] <= 64:
+        sys.exit("FAIL: %.1f KiB per idle connection" % m["kib_per_connection"])
+    seq = [r for r in rows if r["threads"] == threads and r["job"] == "seq read 1M"]
+    grown = seq[-1]["vmhwm_kib"] - seq[0]["vmhwm_kib"]
+    if grown > threads * (64 * 1024 * 3 // 2 + 16 * 1024):
+        sys.exit("FAIL: --threads %d: VmHWM grew %d KiB from QD 1 to QD 128" % (threads, grown))
+PYEOF
 
 "$PY" - "$TMP/report.json" <<'PYEOF'
 import json, sys
