@@ -23,14 +23,6 @@ const char *backend_nbd_error(void)
 	return nbd_open_error;
 }
 
-uint64_t nbd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct nbd_remote *nbd_remote_of(struct backend *be)
 {
 	return backend_container_of(be, struct nbd_remote, be);

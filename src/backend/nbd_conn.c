@@ -16,6 +16,7 @@
  * timeout has passed fail with EIO while attempts go on. */
 #include "nbd_priv.h"
 
+#include <cryptblk/clock.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -329,7 +330,7 @@ static void nbd_conn_up(struct nbd_conn *c)
 	c->link->up = true;
 	if (c->said_down && c->down_since_ns)
 		fprintf(stderr, "cryptblk: nbd backend: %s: connected again after %.1f s\n",
-			c->r->uri, (double)(nbd_now_ns() - c->down_since_ns) / 1e9);
+			c->r->uri, (double)(clock_now_ns() - c->down_since_ns) / 1e9);
 	c->said_down = false;
 	c->down_since_ns = 0;
 	c->failing = false;
@@ -354,7 +355,7 @@ static void nbd_conn_link_lost(struct nbd_conn *c)
 	c->link = NULL;
 	nbd_link_retire(l, false);
 	if (!c->down_since_ns)
-		c->down_since_ns = nbd_now_ns();
+		c->down_since_ns = clock_now_ns();
 	if (was_up && !c->said_down) {
 		fprintf(stderr, "cryptblk: nbd backend: %s: connection lost (%s); reconnecting\n",
 			c->r->uri, why);
@@ -423,7 +424,7 @@ static void nbd_conn_attempt(struct nbd_conn *c)
 	l->conn = c;
 	l->h = h;
 	l->rfd = l->wfd = -1;
-	l->started_ns = nbd_now_ns();
+	l->started_ns = clock_now_ns();
 	c->nr_links++;
 	c->link = l;
 	nbd_conn_after(c);
@@ -446,7 +447,7 @@ static void nbd_conn_fail_held(struct nbd_conn *c)
 static void nbd_conn_ticked(struct loop_op *op, int res, uint32_t cqe_flags)
 {
 	struct nbd_conn *c = backend_container_of(op, struct nbd_conn, timer_op);
-	uint64_t now = nbd_now_ns();
+	uint64_t now = clock_now_ns();
 
 	(void)res;
 	(void)cqe_flags;
@@ -498,7 +499,7 @@ static void nbd_conn_timer_arm(struct nbd_conn *c)
 		return;
 	ms = c->link ? NBD_CHECK_MS : nbd_conn_backoff_next(c);
 	if (!c->failing && c->down_since_ns) {
-		uint64_t end = c->down_since_ns + c->r->reconnect_timeout_ns, now = nbd_now_ns();
+		uint64_t end = c->down_since_ns + c->r->reconnect_timeout_ns, now = clock_now_ns();
 		uint64_t left = end > now ? (end - now) / 1000000u + 1 : 1;
 
 		if (left < ms)
@@ -524,7 +525,7 @@ static void nbd_conn_drain_link(struct nbd_conn *c)
 	if (!l || !l->up || l->draining)
 		return;
 	l->draining = true;
-	l->started_ns = nbd_now_ns();
+	l->started_ns = clock_now_ns();
 	if (!c->said_down) {
 		fprintf(stderr,
 			"cryptblk: nbd backend: %s: the remote is shutting down (ESHUTDOWN); "
@@ -555,7 +556,7 @@ void nbd_conn_queue(struct nbd_conn *c, struct backend_io *io)
 	}
 	nbd_list_push(&c->held_head, &c->held_tail, io);
 	if (!c->down_since_ns)
-		c->down_since_ns = nbd_now_ns();
+		c->down_since_ns = clock_now_ns();
 	if (!c->link && !c->timer_armed)
 		nbd_conn_attempt(c);
 }

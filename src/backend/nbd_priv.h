@@ -66,8 +66,6 @@ struct nbd_conn {
 	bool said_down; /* a "lost" line was printed; "connected again" follows */
 };
 
-uint64_t nbd_now_ns(void);
-
 /* A new handle set up the way every connection of this backend is. */
 struct nbd_handle *nbd_remote_handle_new(const struct nbd_remote *r);
 /* 0 when a freshly connected handle serves the export that open saw. */

@@ -26,6 +26,7 @@
 #include "crypto/engines.h"
 #include "crypto/xts.h"
 
+#include <cryptblk/clock.h>
 #include <cryptblk/loop.h>
 
 #include <errno.h>
@@ -60,14 +61,6 @@ struct delay_engine {
 static struct delay_engine *delay_of(struct crypto_engine *engine)
 {
 	return (struct delay_engine *)engine;
-}
-
-static uint64_t delay_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* "100us", "2ms", "500ns", "1s": a whole number and a unit, up to 1 s. */
@@ -171,7 +164,7 @@ static int delay_submit(struct crypto_engine *engine, struct crypto_job *job)
 		return -ENOKEY;
 	if (de->tail - de->head == DELAY_RING)
 		return -EBUSY;
-	now = delay_now_ns();
+	now = clock_now_ns();
 	slot = &de->ring[de->tail % DELAY_RING];
 	slot->job = job;
 	slot->due_ns = now + de->delay_ns;
@@ -213,7 +206,7 @@ static struct crypto_job *delay_complete(struct crypto_engine *engine)
 {
 	struct delay_engine *de = delay_of(engine);
 	struct crypto_job *list, **tailp;
-	uint64_t now = delay_now_ns();
+	uint64_t now = clock_now_ns();
 
 	delay_release(de, now);
 	if (de->head != de->tail) {

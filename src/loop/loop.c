@@ -3,11 +3,12 @@
  * CQE batch. See docs/architecture.md, "Event loop". */
 #include <cryptblk/loop.h>
 
+#include <cryptblk/clock.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
@@ -31,7 +32,7 @@ struct loop {
 	uint32_t poll_max_ns, poll_ns; /* see loop_set_poll(), loop_poll_adapt() */
 	unsigned worker_ops;	       /* in flight, see loop_op_needs_worker() */
 	bool stopping;
-	bool wait_in_poll; /* CRYPTBLK_LOOP_WAIT=poll, see loop_wait() */
+	bool wait_in_poll; /* CRYPTBLK_LOOP_WAIT=poll, see loop_sleep() */
 };
 
 int loop_create(unsigned entries, struct loop **out)
@@ -198,14 +199,6 @@ static unsigned loop_run_progress(struct loop *loop)
 	return total;
 }
 
-static uint64_t loop_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void loop_set_poll(struct loop *loop, uint32_t max_ns)
 {
 	loop->poll_max_ns = max_ns;
@@ -253,7 +246,7 @@ static bool loop_poll(struct loop *loop, uint64_t t0)
 			continue;
 		}
 		__builtin_ia32_pause();
-		if (i % 16 == 0 && loop_now_ns() >= end)
+		if (i % 16 == 0 && clock_now_ns() >= end)
 			return false;
 	}
 }
@@ -276,20 +269,18 @@ void loop_wake_by(struct loop *loop, uint64_t mono_ns)
 static int loop_sleep(struct loop *loop, uint64_t now)
 {
 	struct pollfd pfd = {.fd = loop->ring.ring_fd, .events = POLLIN};
-	struct __kernel_timespec kts;
-	struct timespec ts;
 	bool timed = loop->wake_by != 0;
+	uint64_t left = 0;
 	int ret;
 
 	if (timed) {
 		if (loop->wake_by <= now)
 			return io_uring_submit(&loop->ring);
-		kts.tv_sec = (long long)((loop->wake_by - now) / 1000000000ull);
-		kts.tv_nsec = (long long)((loop->wake_by - now) % 1000000000ull);
-		ts.tv_sec = (time_t)kts.tv_sec;
-		ts.tv_nsec = (long)kts.tv_nsec;
+		left = loop->wake_by - now;
 	}
 	if (!loop->wait_in_poll) {
+		struct __kernel_timespec kts = {.tv_sec = (long long)(left / 1000000000ull),
+						.tv_nsec = (long long)(left % 1000000000ull)};
 		struct io_uring_cqe *cqe;
 
 		if (!timed)
@@ -298,9 +289,13 @@ static int loop_sleep(struct loop *loop, uint64_t now)
 		return ret == -ETIME ? 0 : ret;
 	}
 	ret = io_uring_submit(&loop->ring);
-	if (ret >= 0 && !io_uring_cq_ready(&loop->ring) &&
-	    ppoll(&pfd, 1, timed ? &ts : NULL, NULL) < 0)
-		ret = -errno;
+	if (ret >= 0 && !io_uring_cq_ready(&loop->ring)) {
+		struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ull),
+				      .tv_nsec = (long)(left % 1000000000ull)};
+
+		if (ppoll(&pfd, 1, timed ? &ts : NULL, NULL) < 0)
+			ret = -errno;
+	}
 	return ret;
 }
 
@@ -309,7 +304,7 @@ static int loop_sleep(struct loop *loop, uint64_t now)
  * has one of our writes), then sleep. */
 static int loop_submit_and_wait(struct loop *loop)
 {
-	uint64_t t0 = (loop->wake_by || loop->poll_max_ns) ? loop_now_ns() : 0;
+	uint64_t t0 = (loop->wake_by || loop->poll_max_ns) ? clock_now_ns() : 0;
 	int ret;
 
 	if (!loop->poll_max_ns || loop->wait_in_poll || loop->worker_ops)
@@ -319,12 +314,12 @@ static int loop_submit_and_wait(struct loop *loop)
 		if (ret < 0)
 			return ret;
 		if (loop_poll(loop, t0)) {
-			loop_poll_adapt(loop, loop_now_ns() - t0);
+			loop_poll_adapt(loop, clock_now_ns() - t0);
 			return 0;
 		}
 	}
-	ret = loop_sleep(loop, loop_now_ns());
-	loop_poll_adapt(loop, loop_now_ns() - t0);
+	ret = loop_sleep(loop, clock_now_ns());
+	loop_poll_adapt(loop, clock_now_ns() - t0);
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #include <cryptblk/loop.h>
 
 #include <check.h>
+#include <cryptblk/clock.h>
 
 #include "helper_check.h"
 #include <errno.h>
@@ -25,14 +26,6 @@ static const uint8_t test_key[32] = {1,	 2,  3,	 4,  5,	 6,  7,	 8,  9,	 10, 11,
 				     12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
 				     23, 24, 25, 26, 27, 28, 29, 30, 31, 33};
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 struct timed_job {
 	struct crypto_job job;
 	uint8_t buf[JOB_LEN];
@@ -45,7 +38,7 @@ static void timed_done(struct crypto_job *job)
 {
 	struct timed_job *t = (struct timed_job *)job;
 
-	t->done_ns = now_ns();
+	t->done_ns = clock_now_ns();
 	jobs_done++;
 }
 
@@ -99,15 +92,15 @@ static uint64_t run_jobs(const char *spec, struct timed_job *jobs, unsigned n)
 	ck_assert_int_eq(loop_create(64, &loop), 0);
 	ck_assert_int_eq(crypto_engine_attach(e, loop), 0);
 	jobs_done = 0;
-	start = now_ns();
+	start = clock_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		job_fill(&jobs[i], i);
-		jobs[i].submitted_ns = now_ns();
+		jobs[i].submitted_ns = clock_now_ns();
 		ck_assert_int_eq(crypto_submit(e, &jobs[i].job), 0);
 	}
 	while (jobs_done < n)
 		ck_assert_int_eq(loop_run_once(loop, true), 0);
-	start = now_ns() - start;
+	start = clock_now_ns() - start;
 	ck_assert_uint_eq(crypto_engine_pending(e), 0);
 	crypto_engine_detach(e);
 	while (loop_inflight(loop) > 0)
@@ -228,7 +221,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)res;
 	(void)flags;
-	((struct tick *)op)->fired_ns = now_ns();
+	((struct tick *)op)->fired_ns = clock_now_ns();
 }
 
 /* While a job is held for 50 ms, a 1 ms loop timeout still fires on time:
@@ -244,7 +237,7 @@ START_TEST(test_delay_does_not_block_the_loop)
 	ck_assert_int_eq(crypto_engine_attach(e, loop), 0);
 	jobs_done = 0;
 	job_fill(&t, 0);
-	t.submitted_ns = now_ns();
+	t.submitted_ns = clock_now_ns();
 	ck_assert_int_eq(crypto_submit(e, &t.job), 0);
 	loop_prep_timeout(&tick.op, &tick.ts);
 	loop_submit(loop, &tick.op);

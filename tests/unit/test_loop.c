@@ -3,6 +3,7 @@
 #include <cryptblk/loop.h>
 
 #include <check.h>
+#include <cryptblk/clock.h>
 
 #include "helper_check.h"
 #include <errno.h>
@@ -300,20 +301,12 @@ struct timed_work {
 	unsigned turns;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static struct loop *timed_loop;
 
 static unsigned timed_progress(void *ctx)
 {
 	struct timed_work *w = ctx;
-	uint64_t now = mono_ns();
+	uint64_t now = clock_now_ns();
 
 	w->turns++;
 	if (w->fired_ns)
@@ -340,7 +333,7 @@ static void wake_by_ends_sleep(bool in_poll)
 	unsetenv("CRYPTBLK_LOOP_WAIT");
 	ck_assert_int_eq(loop_watch_eventfd(timed_loop, fd, never_signalled, NULL, &watch), 0);
 	ck_assert_int_eq(loop_progress_add(timed_loop, timed_progress, &w), 0);
-	w.due_ns = mono_ns() + 20000000ull;
+	w.due_ns = clock_now_ns() + 20000000ull;
 	while (!w.fired_ns)
 		ck_assert_int_eq(loop_run_once(timed_loop, true), 0);
 	ck_assert_uint_ge(w.fired_ns, w.due_ns);
@@ -374,7 +367,7 @@ START_TEST(test_loop_run_waits_for_a_wake_up_time_with_nothing_in_flight)
 
 	ck_assert_int_eq(loop_create(8, &timed_loop), 0);
 	ck_assert_int_eq(loop_progress_add(timed_loop, timed_progress, &w), 0);
-	w.due_ns = mono_ns() + 20000000ull;
+	w.due_ns = clock_now_ns() + 20000000ull;
 	ck_assert_int_eq(loop_run(timed_loop), 0);
 	ck_assert_uint_ge(w.fired_ns, w.due_ns);
 	ck_assert_msg(w.turns < 100, "%u progress calls in 20 ms: the loop spun", w.turns);
@@ -411,9 +404,9 @@ static void *pinger_thread(void *arg)
 		if (p->gap_us >= 1000) {
 			usleep(p->gap_us);
 		} else {
-			uint64_t until = mono_ns() + p->gap_us * 1000ull;
+			uint64_t until = clock_now_ns() + p->gap_us * 1000ull;
 
-			while (mono_ns() < until)
+			while (clock_now_ns() < until)
 				;
 		}
 		ck_assert_int_eq(write(p->w.fd, &one, sizeof(one)), 8);

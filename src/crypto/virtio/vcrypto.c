@@ -9,6 +9,7 @@
 #include "crypto/virtio/vcrypto.h"
 #include "crypto/xts.h"
 
+#include <cryptblk/clock.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
@@ -18,14 +19,6 @@
 
 #define VCRYPTO_AREA_ALIGN  64
 #define VCRYPTO_STATUS_NONE 0xff /* not a status the device would write */
-
-uint64_t vcrypto_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static size_t vcrypto_ring_bytes(uint16_t size)
 {
@@ -210,7 +203,7 @@ static void vcrypto_post(struct vcrypto *vc, struct vcrypto_track *t)
 		       VRING_DESC_F_WRITE, 0);
 	slot->track = t;
 	if (atomic_fetch_add_explicit(&vc->outstanding, 1, memory_order_relaxed) == 0)
-		vc->last_progress_ns = vcrypto_now_ns();
+		vc->last_progress_ns = clock_now_ns();
 	vring_avail_push(&vc->data, head);
 	vc->stats.requests++;
 	if (vring_unkicked(&vc->data) >= vc->batch)
@@ -331,7 +324,7 @@ static unsigned vcrypto_reap(struct vcrypto *vc)
 	if (r < 0)
 		vcrypto_fail(vc, "the used ring's index ran past the requests in flight");
 	if (n)
-		vc->last_progress_ns = vcrypto_now_ns();
+		vc->last_progress_ns = clock_now_ns();
 	return n;
 }
 
@@ -356,7 +349,7 @@ static void vcrypto_check(struct vcrypto *vc)
 	if (trouble) {
 		snprintf(why, sizeof(why), "%s (status 0x%02x)", trouble, status);
 		vcrypto_fail(vc, why);
-	} else if (vcrypto_now_ns() - vc->last_progress_ns >= vc->stall_ms * 1000000ull) {
+	} else if (clock_now_ns() - vc->last_progress_ns >= vc->stall_ms * 1000000ull) {
 		snprintf(why, sizeof(why), "no answer from the device for %u ms", vc->stall_ms);
 		vcrypto_fail(vc, why);
 	}

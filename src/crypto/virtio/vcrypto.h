@@ -203,7 +203,6 @@ void vcrypto_fail(struct vcrypto *vc, const char *why);
 /* What is wrong with a device whose status register reads `status`, or
  * NULL when it is the running status the engine set. */
 const char *vcrypto_status_trouble(uint8_t status);
-uint64_t vcrypto_now_ns(void);
 
 /* For tests only: the next request posted claims a destination 16 bytes
  * longer than its source (a malformed request: the device is expected to

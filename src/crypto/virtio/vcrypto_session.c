@@ -10,6 +10,7 @@
  */
 #include "crypto/virtio/vcrypto.h"
 
+#include <cryptblk/clock.h>
 #include <endian.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -41,7 +42,7 @@ static int vcrypto_status_errno(uint32_t status)
 static int vcrypto_ctrl_exec(struct vcrypto *vc, uint32_t out_len, void *answer,
 			     uint32_t answer_len)
 {
-	uint64_t deadline = vcrypto_now_ns() + vc->ctrl_timeout_ms * 1000000ull;
+	uint64_t deadline = clock_now_ns() + vc->ctrl_timeout_ms * 1000000ull;
 	const struct dma_pool *p = vc->pool;
 	uint32_t id, len;
 	char why[128];
@@ -80,7 +81,7 @@ static int vcrypto_ctrl_exec(struct vcrypto *vc, uint32_t out_len, void *answer,
 				 status);
 			break;
 		}
-		now = vcrypto_now_ns();
+		now = clock_now_ns();
 		if (now >= deadline) {
 			snprintf(why, sizeof(why), "control queue: no answer in %u ms",
 				 vc->ctrl_timeout_ms);

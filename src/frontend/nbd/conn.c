@@ -4,6 +4,7 @@
  * record layer in tls.c instead. See docs/architecture.md, "NBD server". */
 #include "nbd_int.h"
 
+#include <cryptblk/clock.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,7 +266,6 @@ void nbd_conn_maybe_close(struct nbd_conn *c)
 int nbd_conn_start(struct nbd_worker *w, int fd)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
-	struct timespec now;
 	int sndbuf = NBD_CONN_SNDBUF;
 
 	if (!c) {
@@ -274,12 +274,10 @@ int nbd_conn_start(struct nbd_worker *w, int fd)
 		return -ENOMEM;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	c->w = w;
 	c->fd = fd;
 	c->state = NBD_CONN_HANDSHAKE;
-	c->deadline_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
-			 (uint64_t)w->srv->cfg.handshake_timeout * 1000000000u;
+	c->deadline_ns = clock_now_ns() + (uint64_t)w->srv->cfg.handshake_timeout * 1000000000u;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

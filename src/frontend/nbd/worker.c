@@ -2,6 +2,7 @@
  * and its part of the shutdown (drain, flush, close). */
 #include "nbd_int.h"
 
+#include <cryptblk/clock.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,6 @@ static void nbd_worker_tick(struct loop_op *op, int res, uint32_t cqe_flags)
 	struct nbd_worker *w =
 	    (struct nbd_worker *)((char *)op - offsetof(struct nbd_worker, tick_op));
 	struct nbd_conn *c, *next;
-	struct timespec ts;
 	uint64_t now;
 	char why[64];
 
@@ -73,8 +73,7 @@ static void nbd_worker_tick(struct loop_op *op, int res, uint32_t cqe_flags)
 	w->tick_armed = false;
 	if (w->draining)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	now = clock_now_ns();
 	for (c = w->conns; c; c = next) {
 		next = c->next;
 		if ((c->state != NBD_CONN_HANDSHAKE && c->state != NBD_CONN_OPTIONS) ||
