@@ -68,11 +68,7 @@ serve_core() {
 	env "$@" "$CRYPTBLK" serve "$TMP/v.img" --key-file "$TMP/key" --nbd "unix:$sock" \
 		--crypto "$crypto" --threads 2 >"$TMP/out.log" 2>"$TMP/err.log" &
 	SERVER_PID=$!
-	for _ in $(seq 200); do
-		[ -S "$sock" ] && break
-		kill -0 "$SERVER_PID" 2>/dev/null || fail "serve exited: $(cat "$TMP/err.log")"
-		sleep 0.05
-	done
+	wait_socket "$sock" "$SERVER_PID" "$TMP/err.log"
 	head -c 2M /dev/urandom >"$TMP/data"
 	nbdcopy "$TMP/data" "nbd+unix:///?socket=$sock"
 	nbdcopy "nbd+unix:///?socket=$sock" "$TMP/back"
@@ -117,11 +113,7 @@ if command -v setpriv >/dev/null; then
 	"${asnobody[@]}" "$CRYPTBLK" serve "$NOBODY_DIR/v.img" --key-file "$NOBODY_DIR/key" \
 		--nbd "unix:$NOBODY_DIR/s.sock" --threads 1 2>"$TMP/err.log" &
 	SERVER_PID=$!
-	for _ in $(seq 200); do
-		[ -S "$NOBODY_DIR/s.sock" ] && break
-		kill -0 "$SERVER_PID" 2>/dev/null || fail "serve as nobody: $(cat "$TMP/err.log")"
-		sleep 0.05
-	done
+	wait_socket "$NOBODY_DIR/s.sock" "$SERVER_PID" "$TMP/err.log"
 	"${asnobody[@]}" sleep 5 &
 	control=$!
 	for _ in $(seq 100); do # until setpriv has switched and exec'ed

@@ -28,12 +28,7 @@ start() { # name [serve options]: serve in the background, wait for its socket
 	"$CRYPTBLK" serve "$img" --key-file "$TMP/key" --nbd "unix:$sock" --threads 1 "$@" \
 		2>"$TMP/serve.err" &
 	pids+=($!)
-	for _ in $(seq 200); do
-		[ -S "$sock" ] && return 0
-		kill -0 "${pids[-1]}" 2>/dev/null || fail "serve $*: exited: $(cat "$TMP/serve.err")"
-		sleep 0.05
-	done
-	fail "serve $*: no socket"
+	wait_socket "$sock" "${pids[-1]}" "$TMP/serve.err"
 }
 
 stop_all() {

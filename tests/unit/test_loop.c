@@ -336,8 +336,8 @@ static void wake_by_ends_sleep(bool in_poll)
 	w.due_ns = clock_now_ns() + 20000000ull;
 	while (!w.fired_ns)
 		ck_assert_int_eq(loop_run_once(timed_loop, true), 0);
-	ck_assert_uint_ge(w.fired_ns, w.due_ns);
-	ck_assert_msg(w.fired_ns - w.due_ns < 1000000000ull, "woke %llu ns late",
+	/* fired_ns >= due_ns by construction; what matters is how late. */
+	ck_assert_msg(w.fired_ns - w.due_ns < 200000000ull, "woke %llu ns late",
 		      (unsigned long long)(w.fired_ns - w.due_ns));
 	ck_assert_msg(w.turns < 100, "%u progress calls in 20 ms: the loop spun", w.turns);
 	loop_progress_remove(timed_loop, timed_progress, &w);
@@ -513,14 +513,14 @@ START_TEST(test_loop_polling_catches_a_steady_stream_without_sleeping)
 }
 END_TEST
 
-/* Events 20 ms apart, a 5 ms window allowed: polling would only burn CPU
- * (20 x 5 ms), so the window never opens. */
+/* Events 40 ms apart, a 5 ms window allowed: polling would only burn CPU
+ * (20 x 5 ms), so the window never opens (idle spells over 4 x 5 ms). */
 START_TEST(test_loop_polling_stays_off_when_events_are_far_apart)
 {
 	long nvcsw, cpu_us;
 
-	ping_pong(5000000, 20, 20000, false, &nvcsw, &cpu_us);
-	ck_assert_msg(cpu_us < 30000, "%ld us of CPU for 20 events 20 ms apart", cpu_us);
+	ping_pong(5000000, 20, 40000, false, &nvcsw, &cpu_us);
+	ck_assert_msg(cpu_us < 30000, "%ld us of CPU for 20 events 40 ms apart", cpu_us);
 }
 END_TEST
 

@@ -65,7 +65,7 @@ START_TEST(test_bufpool_full_of_small_buffers_keeps_a_large_one)
 	big = nbd_pool_get(&w, BIG, &cap);
 	ck_assert_ptr_nonnull(big);
 	nbd_pool_put(&w, big, cap);
-	ck_assert_uint_le(w.pool.nr, NBD_POOL_MAX_BUFS);
+	ck_assert_uint_eq(w.pool.nr, NBD_POOL_MAX_BUFS);
 	ck_assert(pool_holds(&w, big));
 	again = nbd_pool_get(&w, BIG, &cap2);
 	ck_assert_ptr_eq(again, big);
@@ -98,11 +98,35 @@ START_TEST(test_bufpool_full_of_large_buffers_drops_a_small_one)
 }
 END_TEST
 
+/* Buffers large enough that the count limit is never reached: the byte
+ * limit decides how many stay. */
+START_TEST(test_bufpool_keeps_at_most_its_byte_limit)
+{
+	const size_t huge = 4u << 20;
+	struct nbd_worker w;
+	void *bufs[NBD_POOL_MAX_BUFS];
+	size_t cap = 0;
+
+	memset(&w, 0, sizeof(w));
+	for (unsigned i = 0; i < NBD_POOL_MAX_BUFS; i++) {
+		bufs[i] = nbd_pool_get(&w, huge, &cap);
+		ck_assert_ptr_nonnull(bufs[i]);
+	}
+	ck_assert_uint_gt((uint64_t)cap * NBD_POOL_MAX_BUFS, NBD_POOL_MAX_BYTES);
+	for (unsigned i = 0; i < NBD_POOL_MAX_BUFS; i++)
+		nbd_pool_put(&w, bufs[i], cap);
+	ck_assert_uint_eq(w.pool.nr, NBD_POOL_MAX_BYTES / cap);
+	ck_assert_uint_le(w.pool.bytes, NBD_POOL_MAX_BYTES);
+	nbd_pool_destroy(&w);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_bufpool_returns_a_buffer_given_back);
 	tcase_add_test(tc, test_bufpool_full_of_small_buffers_keeps_a_large_one);
 	tcase_add_test(tc, test_bufpool_full_of_large_buffers_drops_a_small_one);
+	tcase_add_test(tc, test_bufpool_keeps_at_most_its_byte_limit);
 }
 
 int main(void)

@@ -5,8 +5,8 @@
  * filter cannot run inside Debian's nbdkit; see docs/nbdkit-filter.md). */
 #include "frontend/nbdkit/cbf.h"
 #include "helper_check.h"
+#include "helper_model.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -34,27 +34,14 @@ void nbdkit_debug(const char *msg, ...)
 #define CORE_THREADS 4
 #define CORE_BYTES   (5u * 1024 * 1024 + 3 * 4096) /* more than one 4 MiB batch */
 
-/* The model: one EVP AES-256-XTS run per sector, IV plain64(offset / 512 +
- * tweak), written independently of src/crypto. */
+/* The model: tmodel_xts_sector per sector, IV plain64(offset / 512 +
+ * tweak), independent of src/crypto. */
 static void model_encrypt(const uint8_t key[64], const struct volume_layout *l, const uint8_t *in,
 			  uint8_t *out, size_t len, uint64_t offset)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-
-	ck_assert_ptr_nonnull(ctx);
-	for (size_t i = 0; i < len; i += l->sector_size) {
-		uint8_t iv[16] = {0};
-		uint64_t unit = (offset + i) / 512 + l->iv_tweak;
-		int n = 0;
-
-		for (int b = 0; b < 8; b++)
-			iv[b] = (uint8_t)(unit >> (8 * b));
-		ck_assert_int_eq(EVP_EncryptInit_ex(ctx, EVP_aes_256_xts(), NULL, key, iv), 1);
-		ck_assert_int_eq(EVP_EncryptUpdate(ctx, out + i, &n, in + i, (int)l->sector_size),
-				 1);
-		ck_assert_int_eq(n, (int)l->sector_size);
-	}
-	EVP_CIPHER_CTX_free(ctx);
+	for (size_t i = 0; i < len; i += l->sector_size)
+		tmodel_xts_sector(key, 64, 1, (offset + i) / 512 + l->iv_tweak, in + i, out + i,
+				  l->sector_size);
 }
 
 struct core_worker {

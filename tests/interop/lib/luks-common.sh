@@ -90,6 +90,15 @@ print(s["offset"], s["sector_size"], s["iv_tweak"])'
 	fi
 }
 
+wait_socket() { # sock pid errfile: until serve's socket exists; fail if it exits or never does
+	for _ in $(seq 200); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || fail "serve exited: $(cat "$3")"
+		sleep 0.05
+	done
+	fail "serve: no socket $1 after 10 s"
+}
+
 # Serve image through cryptblk on a unix socket and run cmd with $uri set.
 cb_serve_run() { # image keyfile cmd [serve options]
 	local img=$1 key=$2 cmd=$3
