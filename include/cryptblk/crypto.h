@@ -14,6 +14,7 @@
 #ifndef CRYPTBLK_CRYPTO_H
 #define CRYPTBLK_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,6 +119,13 @@ void crypto_engine_detach(struct crypto_engine *engine);
 /* Submit through the backlog: never refuses for lack of room. Returns 0, or
  * a negative errno for a job that can never run (done() is not called then). */
 int crypto_submit(struct crypto_engine *engine, struct crypto_job *job);
+
+/* Engines without a signal fd (openssl) finish every job inside submit():
+ * they can be driven without a loop, on the caller's thread. */
+bool crypto_engine_is_inline(struct crypto_engine *engine);
+/* On such an engine: runs `n` jobs (their done() is not called) and returns
+ * 0 or the first job's error. No job stays in the engine afterwards. */
+int crypto_engine_run_inline(struct crypto_engine *engine, struct crypto_job *jobs, unsigned n);
 
 /* Jobs submitted (including the backlog) whose done() has not yet run. */
 unsigned crypto_engine_pending(const struct crypto_engine *engine);

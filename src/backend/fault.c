@@ -72,7 +72,8 @@ static void fault_short_submit(struct backend *be, struct loop *loop, struct bac
 {
 	struct fault_prefix *p;
 
-	if ((io->op != BACKEND_READ && io->op != BACKEND_WRITE) || io->offset >= rule->offset) {
+	/* Short rules exist for reads and writes only (backend_fault_add_short). */
+	if (io->offset >= rule->offset) {
 		/* Nothing lies before the fault: the device transfers nothing. */
 		backend_io_fail_later(loop, io, rule->err);
 		return;

@@ -167,9 +167,51 @@ static void engine_signal_noop(void *ctx)
 	(void)ctx;
 }
 
+static int engine_signal_fd(struct crypto_engine *engine)
+{
+	return engine->ops->signal_fd ? engine->ops->signal_fd(engine) : -1;
+}
+
+bool crypto_engine_is_inline(struct crypto_engine *engine)
+{
+	return engine_signal_fd(engine) < 0;
+}
+
+/* Collects finished jobs; returns how many came back, keeps the first
+ * error. */
+static unsigned engine_inline_reap(struct crypto_engine *engine, int *error)
+{
+	unsigned n = 0;
+
+	for (struct crypto_job *job = engine->ops->complete(engine); job; job = job->next, n++)
+		if (job->result && !*error)
+			*error = job->result;
+	return n;
+}
+
+int crypto_engine_run_inline(struct crypto_engine *engine, struct crypto_job *jobs, unsigned n)
+{
+	unsigned pending = 0;
+	int err, error = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		jobs[i].next = NULL;
+		while ((err = engine->ops->submit(engine, &jobs[i])) == -EBUSY)
+			pending -= engine_inline_reap(engine, &error);
+		if (err && !error)
+			error = err;
+		if (!err)
+			pending++;
+	}
+	/* Nothing may stay behind in the engine: the jobs are the caller's. */
+	while (pending)
+		pending -= engine_inline_reap(engine, &error);
+	return error;
+}
+
 int crypto_engine_attach(struct crypto_engine *engine, struct loop *loop)
 {
-	int fd = engine->ops->signal_fd ? engine->ops->signal_fd(engine) : -1;
+	int fd = engine_signal_fd(engine);
 	int err;
 
 	if (engine->loop)

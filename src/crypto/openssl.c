@@ -14,7 +14,7 @@
 struct openssl_engine {
 	struct crypto_engine base; /* first: engine.c casts */
 	struct xts_keys keys;
-	struct crypto_job *done_head, *done_tail;
+	struct xts_done done;
 };
 
 static struct openssl_engine *openssl_of(struct crypto_engine *engine)
@@ -63,23 +63,13 @@ static int openssl_submit(struct crypto_engine *engine, struct crypto_job *job)
 		return err;
 	if (!xts_keys_ready(&ose->keys, job->key_slot))
 		return -ENOKEY;
-	job->result = xts_job_run(&ose->keys, job);
-	job->next = NULL;
-	if (ose->done_tail)
-		ose->done_tail->next = job;
-	else
-		ose->done_head = job;
-	ose->done_tail = job;
+	xts_job_run_to(&ose->keys, job, &ose->done);
 	return 0;
 }
 
 static struct crypto_job *openssl_complete(struct crypto_engine *engine)
 {
-	struct openssl_engine *ose = openssl_of(engine);
-	struct crypto_job *list = ose->done_head;
-
-	ose->done_head = ose->done_tail = NULL;
-	return list;
+	return xts_done_take(&openssl_of(engine)->done);
 }
 
 const struct crypto_engine_ops crypto_openssl_ops = {

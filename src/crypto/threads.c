@@ -41,8 +41,6 @@
 #include "crypto/engines.h"
 #include "crypto/xts.h"
 
-#include <cryptblk/volume.h>
-
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -67,6 +65,8 @@
  * core) cost several times the 1-2 us of AES it moved (perf: 11.98 against
  * 3.52 CPU s/GiB for random 4 KiB reads at QD 1). */
 #define THREADS_INLINE_MAX (64 * 1024)
+/* The largest ",inline=" accepted: no volume makes a larger job. */
+#define THREADS_INLINE_LIMIT (1024 * 1024)
 
 _Static_assert((THREADS_RING & (THREADS_RING - 1)) == 0, "ring size is a power of two");
 
@@ -102,13 +102,12 @@ struct threads_engine {
 	unsigned nr_workers;
 	unsigned next; /* round robin */
 	int efd;
-	bool keyed[CRYPTO_KEY_SLOTS];
 	struct worker *workers[THREADS_MAX];
 	/* The submitting thread's own contexts for small jobs, and the jobs
 	 * it finished inside submit() until complete() hands them back. */
 	size_t inline_max;
 	struct xts_keys inline_keys;
-	struct crypto_job *inline_head, *inline_tail;
+	struct xts_done inline_done;
 };
 
 static struct threads_engine *threads_of(struct crypto_engine *engine)
@@ -271,7 +270,7 @@ static int threads_parse(const char *args, unsigned *workers, size_t *inline_max
 	if (comma) {
 		if (strncmp(comma, ",inline=", 8) != 0)
 			return -EINVAL;
-		err = threads_parse_count(comma + 8, VOLUME_CHUNK_MAX, &bytes);
+		err = threads_parse_count(comma + 8, THREADS_INLINE_LIMIT, &bytes);
 		if (err)
 			return err;
 	}
@@ -368,7 +367,6 @@ static int threads_set_key(struct crypto_engine *engine, unsigned slot, const ui
 		for (unsigned i = 0; i < te->nr_workers; i++)
 			xts_keys_clear(&te->workers[i]->keys, slot);
 	}
-	te->keyed[slot] = !err;
 	return err;
 }
 
@@ -378,7 +376,6 @@ static void threads_clear_key(struct crypto_engine *engine, unsigned slot)
 
 	if (slot >= CRYPTO_KEY_SLOTS)
 		return;
-	te->keyed[slot] = false;
 	xts_keys_clear(&te->inline_keys, slot);
 	for (unsigned i = 0; i < te->nr_workers; i++)
 		xts_keys_clear(&te->workers[i]->keys, slot);
@@ -394,17 +391,6 @@ static void worker_push(struct worker *w, struct crypto_job *job)
 	worker_wake(w);
 }
 
-static void threads_run_inline(struct threads_engine *te, struct crypto_job *job)
-{
-	job->result = xts_job_run(&te->inline_keys, job);
-	job->next = NULL;
-	if (te->inline_tail)
-		te->inline_tail->next = job;
-	else
-		te->inline_head = job;
-	te->inline_tail = job;
-}
-
 static int threads_submit(struct crypto_engine *engine, struct crypto_job *job)
 {
 	struct threads_engine *te = threads_of(engine);
@@ -412,10 +398,11 @@ static int threads_submit(struct crypto_engine *engine, struct crypto_job *job)
 
 	if (err)
 		return err;
-	if (!te->keyed[job->key_slot])
+	/* inline_keys is keyed and cleared with the workers' keys. */
+	if (!xts_keys_ready(&te->inline_keys, job->key_slot))
 		return -ENOKEY;
 	if ((size_t)job->nr_sectors * job->sector_size <= te->inline_max) {
-		threads_run_inline(te, job);
+		xts_job_run_to(&te->inline_keys, job, &te->inline_done);
 		return 0;
 	}
 	for (unsigned k = 0; k < te->nr_workers; k++) {
@@ -434,11 +421,11 @@ static int threads_submit(struct crypto_engine *engine, struct crypto_job *job)
 static struct crypto_job *threads_complete(struct crypto_engine *engine)
 {
 	struct threads_engine *te = threads_of(engine);
-	struct crypto_job *head = te->inline_head, **tailp = &head;
+	struct crypto_job *inline_tail = te->inline_done.tail;
+	struct crypto_job *head = xts_done_take(&te->inline_done), **tailp = &head;
 
-	if (te->inline_tail)
-		tailp = &te->inline_tail->next;
-	te->inline_head = te->inline_tail = NULL;
+	if (inline_tail)
+		tailp = &inline_tail->next;
 	for (unsigned i = 0; i < te->nr_workers; i++) {
 		struct worker *w = te->workers[i];
 		uint32_t tail = atomic_load_explicit(&w->cq_tail, memory_order_acquire);

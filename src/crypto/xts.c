@@ -137,3 +137,22 @@ int xts_job_run(struct xts_keys *keys, const struct crypto_job *job)
 	}
 	return 0;
 }
+
+void xts_job_run_to(struct xts_keys *keys, struct crypto_job *job, struct xts_done *done)
+{
+	job->result = xts_job_run(keys, job);
+	job->next = NULL;
+	if (done->tail)
+		done->tail->next = job;
+	else
+		done->head = job;
+	done->tail = job;
+}
+
+struct crypto_job *xts_done_take(struct xts_done *done)
+{
+	struct crypto_job *list = done->head;
+
+	done->head = done->tail = NULL;
+	return list;
+}

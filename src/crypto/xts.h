@@ -43,4 +43,14 @@ bool xts_keys_ready(const struct xts_keys *keys, unsigned slot);
  * 0, or -EIO if OpenSSL fails (which it should not on valid input). */
 int xts_job_run(struct xts_keys *keys, const struct crypto_job *job);
 
+/* Jobs run on the submitting thread, kept in order until complete(). */
+struct xts_done {
+	struct crypto_job *head, *tail;
+};
+
+/* Runs the job (result in job->result) and appends it to `done`. */
+void xts_job_run_to(struct xts_keys *keys, struct crypto_job *job, struct xts_done *done);
+/* The list so far (linked through ->next), leaving `done` empty. */
+struct crypto_job *xts_done_take(struct xts_done *done);
+
 #endif

@@ -1,7 +1,7 @@
 /* Bounce buffers of write and zero chunks, kept for reuse per volume.
  *
  * A chunk's ciphertext buffer used to be allocated and freed per chunk. At
- * VOLUME_CHUNK_MAX (128 KiB, glibc's mmap threshold) every allocation was a
+ * 128 KiB chunks (glibc's mmap threshold) every allocation was a
  * fresh mmap whose pages the AES stores faulted in and zeroed, and every
  * free an munmap: on sequential writes that was half of the server's CPU.
  * Buffers now come from power-of-two size classes (4 KiB to

@@ -161,11 +161,6 @@ out:
 	return NULL;
 }
 
-static bool cbf_engine_is_inline(struct crypto_engine *engine)
-{
-	return !engine->ops->signal_fd || engine->ops->signal_fd(engine) < 0;
-}
-
 /* Keep the first engine as the pool's first instance, and what it takes to
  * open more. */
 static int cbf_inline_start(struct cbf_driver *drv, const char *spec, const struct luks_key *key)
@@ -220,7 +215,7 @@ int cbf_driver_start(const char *spec, const struct luks_key *key, struct cbf_dr
 	err = crypto_engine_open(spec, &drv->engine);
 	if (!err)
 		err = crypto_engine_set_key(drv->engine, 0, key->bytes, key->len);
-	if (!err && cbf_engine_is_inline(drv->engine)) {
+	if (!err && crypto_engine_is_inline(drv->engine)) {
 		err = cbf_inline_start(drv, spec, key);
 		goto out;
 	}
@@ -307,42 +302,17 @@ static void cbf_inline_put(struct cbf_driver *drv, struct cbf_idle *idle)
 	pthread_mutex_unlock(&drv->mutex);
 }
 
-/* Collect finished jobs; returns how many came back, keeps the first
- * error. */
-static unsigned cbf_inline_reap(struct crypto_engine *engine, int *error)
-{
-	unsigned n = 0;
-
-	for (struct crypto_job *job = engine->ops->complete(engine); job; job = job->next, n++)
-		if (job->result && !*error)
-			*error = job->result;
-	return n;
-}
-
-/* The jobs on this thread, on an engine of the pool. Such an engine
- * finishes each job inside submit(): complete() hands it back at once. */
+/* The jobs on this thread, on an engine of the pool. */
 static int cbf_inline_run(struct cbf_driver *drv, struct crypto_job *jobs, unsigned n)
 {
 	struct cbf_idle *idle;
-	unsigned pending = 0;
-	int err = cbf_inline_get(drv, &idle), error = 0;
+	int err = cbf_inline_get(drv, &idle);
 
 	if (err)
 		return err;
-	for (unsigned i = 0; i < n; i++) {
-		jobs[i].next = NULL;
-		while ((err = idle->engine->ops->submit(idle->engine, &jobs[i])) == -EBUSY)
-			pending -= cbf_inline_reap(idle->engine, &error);
-		if (err && !error)
-			error = err;
-		if (!err)
-			pending++;
-	}
-	/* Nothing may stay behind in the engine: the jobs are on our stack. */
-	while (pending)
-		pending -= cbf_inline_reap(idle->engine, &error);
+	err = crypto_engine_run_inline(idle->engine, jobs, n);
 	cbf_inline_put(drv, idle);
-	return error;
+	return err;
 }
 
 /* Hand `n` filled jobs over and sleep until all are done. */
