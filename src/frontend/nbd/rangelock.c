@@ -22,7 +22,6 @@ bool nbd_range_acquire(struct nbd_rangelock *rl, struct nbd_range *r)
 {
 	bool held;
 
-	r->grant_next = NULL;
 	pthread_mutex_lock(&rl->mutex);
 	held = rangeq_enter(&rl->q, &r->q);
 	pthread_mutex_unlock(&rl->mutex);
